@@ -18,7 +18,7 @@ them once it knows every step and resource in the grid:
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, ClassVar, TypeAlias, Union
+from typing import Any, ClassVar, TypeAlias
 
 JSON: TypeAlias = Any
 
@@ -247,27 +247,27 @@ class ResourceRef:
     tag: ClassVar[str] = "resref"
 
 
-Node: TypeAlias = Union[
-    Lit,
-    Template,
-    TemplateIf,
-    TemplateFor,
-    Var,
-    GetAttr,
-    Index,
-    Splat,
-    Call,
-    Unary,
-    Binary,
-    Cond,
-    TupleExpr,
-    ObjectExpr,
-    ForTuple,
-    ForObject,
-    StepRef,
-    EachRef,
-    ResourceRef,
-]
+Node: TypeAlias = (
+    Lit
+    | Template
+    | TemplateIf
+    | TemplateFor
+    | Var
+    | GetAttr
+    | Index
+    | Splat
+    | Call
+    | Unary
+    | Binary
+    | Cond
+    | TupleExpr
+    | ObjectExpr
+    | ForTuple
+    | ForObject
+    | StepRef
+    | EachRef
+    | ResourceRef
+)
 
 _NODE_TYPES: tuple[type[Any], ...] = (
     Lit,

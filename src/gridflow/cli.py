@@ -1,0 +1,277 @@
+"""The ``gridflow`` command line: wiring only, no semantics.
+
+Exit codes: 0 success, 1 the run failed, 2 bad input (files, flags,
+variables). Machine-readable output goes to stdout; logs, progress and
+errors go to stderr.
+"""
+
+from __future__ import annotations
+
+import enum
+import json
+import logging
+import os
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Any, NoReturn
+
+import typer
+
+from gridflow._version import __version__
+from gridflow.errors import GridflowError, LoadError, UsageError
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_BAD_INPUT = 2
+
+app = typer.Typer(
+    name="gridflow",
+    help="Compile HCL grids into Airflow DAGs and Prefect flows, or run them now.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+class Engine(str, enum.Enum):
+    prefect = "prefect"
+    local = "local"
+
+
+class OutputFormat(str, enum.Enum):
+    text = "text"
+    json = "json"
+
+
+class GraphFormat(str, enum.Enum):
+    mermaid = "mermaid"
+    dot = "dot"
+
+
+class CompileTarget(str, enum.Enum):
+    plan = "plan"
+
+
+PathsArg = Annotated[
+    list[Path], typer.Argument(help="Grid files or directories (every *.hcl under them).")
+]
+VarOpt = Annotated[
+    list[str] | None,
+    typer.Option("-var", "--var", help="Set a variable: -var name=value (repeatable)."),
+]
+VarFileOpt = Annotated[
+    list[Path] | None,
+    typer.Option("-var-file", "--var-file", help="Variable values from a .hcl/.json/.yaml file."),
+]
+ProfileOpt = Annotated[
+    str | None,
+    typer.Option("--profile", help="Use profiles/NAME.(hcl|json|yaml) beside the grid."),
+]
+
+
+def _stderr(text: str) -> None:
+    sys.stderr.write(text if text.endswith("\n") else text + "\n")
+
+
+def _bad_input(exc: GridflowError) -> NoReturn:
+    if isinstance(exc, LoadError):
+        for diag in exc.diagnostics:
+            _stderr(str(diag))
+        n = len(exc.diagnostics)
+        _stderr(f"{n} error{'s' if n != 1 else ''} found.")
+    else:
+        _stderr(f"error: {exc}")
+    raise typer.Exit(EXIT_BAD_INPUT)
+
+
+@contextmanager
+def _user_errors() -> Iterator[None]:
+    """Turn gridflow's own input errors into messages and exit code 2."""
+    try:
+        yield
+    except (LoadError, UsageError) as exc:
+        _bad_input(exc)
+
+
+def _setup_logging(verbose: int) -> None:
+    level = logging.WARNING if verbose == 0 else logging.INFO if verbose == 1 else logging.DEBUG
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger("gridflow")
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+    root.propagate = False
+
+
+def _load(
+    paths: list[Path],
+    var: list[str] | None,
+    var_file: list[Path] | None,
+    profile: str | None,
+) -> Any:
+    from gridflow.translators.hcl import load_grid
+
+    return load_grid(
+        paths,
+        var_args=var or (),
+        var_files=var_file or (),
+        profile=profile,
+        environ=os.environ,
+    )
+
+
+def gridflow_home() -> Path:
+    return Path(os.environ.get("GRIDFLOW_HOME") or Path.home() / ".gridflow")
+
+
+@app.command()
+def validate(
+    paths: PathsArg,
+    var: VarOpt = None,
+    var_file: VarFileOpt = None,
+    profile: ProfileOpt = None,
+) -> None:
+    """Check grids and report every problem at once (exit 2 on any)."""
+    with _user_errors():
+        loaded = _load(paths, var, var_file, profile)
+    plan = loaded.plan
+    instances = sum(1 for _ in plan.steps)
+    _stderr(f"ok: {plan.name}: {instances} steps, {len(plan.variables)} variables")
+
+
+@app.command()
+def graph(
+    paths: PathsArg,
+    fmt: Annotated[GraphFormat, typer.Option("--format", "-f", help="Diagram syntax.")] = (
+        GraphFormat.mermaid
+    ),
+    var: VarOpt = None,
+    var_file: VarFileOpt = None,
+    profile: ProfileOpt = None,
+) -> None:
+    """Print the step graph as Mermaid or Graphviz DOT."""
+    from gridflow.plan.graph import to_dot, to_mermaid
+
+    with _user_errors():
+        loaded = _load(paths, var, var_file, profile)
+    render: Callable[[Any], str] = to_mermaid if fmt is GraphFormat.mermaid else to_dot
+    sys.stdout.write(render(loaded.plan))
+
+
+@app.command(name="compile")
+def compile_(
+    paths: PathsArg,
+    to: Annotated[CompileTarget, typer.Option("--to", help="What to produce.")] = (
+        CompileTarget.plan
+    ),
+    output: Annotated[
+        Path | None, typer.Option("-o", "--output", help="Write here instead of stdout.")
+    ] = None,
+    var: VarOpt = None,
+    var_file: VarFileOpt = None,
+    profile: ProfileOpt = None,
+) -> None:
+    """Compile grids into an engine-neutral Plan (JSON)."""
+    with _user_errors():
+        loaded = _load(paths, var, var_file, profile)
+    text = loaded.plan.to_json() + "\n"
+    if output is None:
+        sys.stdout.write(text)
+    else:
+        output.write_text(text, encoding="utf-8")
+        _stderr(f"wrote {output}")
+
+
+@app.command()
+def run(
+    paths: PathsArg,
+    var: VarOpt = None,
+    var_file: VarFileOpt = None,
+    profile: ProfileOpt = None,
+    engine: Annotated[
+        Engine,
+        typer.Option(
+            "--engine",
+            "-e",
+            help="prefect: an embedded Prefect flow run (no server to start); "
+            "local: plain asyncio in this process, fastest start.",
+        ),
+    ] = Engine.prefect,
+    output: Annotated[
+        OutputFormat, typer.Option("-o", "--output", help="text summary or one JSON document.")
+    ] = OutputFormat.text,
+    max_parallel: Annotated[
+        int, typer.Option("--max-parallel", min=1, help="Instances in flight at most.")
+    ] = 100,
+    verbose: Annotated[int, typer.Option("-v", "--verbose", count=True)] = 0,
+) -> None:
+    """Run a grid now and report every step (exit 0 only on success)."""
+    from gridflow.progress import RunProgress
+
+    _setup_logging(verbose)
+    with _user_errors():
+        loaded = _load(paths, var, var_file, profile)
+        if loaded.missing:
+            names = ", ".join(loaded.missing)
+            raise UsageError(
+                f"no value for required variable(s) {names}: "
+                f"pass -var {loaded.missing[0]}=VALUE, a -var-file, "
+                f"or GRIDFLOW_VAR_{loaded.missing[0]}"
+            )
+    plan = loaded.plan
+    first = paths[0]
+    base_dir = str(first if first.is_dir() else first.parent)
+    with RunProgress(plan, enabled=output is OutputFormat.text or sys.stderr.isatty()) as progress:
+        kwargs: dict[str, Any] = {
+            "base_dir": base_dir,
+            "environ": dict(os.environ),
+            "max_parallel": max_parallel,
+            "on_event": progress.event,
+        }
+        if engine is Engine.local:
+            from gridflow.engines.local import run_grid
+        else:
+            from gridflow.engines.prefect import configure_prefect_environment
+
+            configure_prefect_environment(gridflow_home())
+            from gridflow.engines.prefect import run_grid
+        try:
+            finished = run_grid(plan, loaded.values, **kwargs)
+        except KeyboardInterrupt:
+            _stderr("interrupted")
+            raise typer.Exit(130) from None
+    result = finished.result()
+    if output is OutputFormat.json:
+        sys.stdout.write(json.dumps(result, indent=2, default=str) + "\n")
+    else:
+        from gridflow.progress import summary_text
+
+        sys.stdout.write(summary_text(result))
+    raise typer.Exit(EXIT_OK if result["status"] == "success" else EXIT_FAILED)
+
+
+def _version(value: bool) -> None:
+    if value:
+        sys.stdout.write(f"gridflow {__version__}\n")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_version, is_eager=True, help="Show the version."),
+    ] = False,
+) -> None:
+    """gridflow: declarative load tests and fleet operations on Airflow and Prefect."""
+
+
+def main() -> None:
+    try:
+        app()
+    except GridflowError as exc:  # a gridflow error no command caught: still no traceback
+        _stderr(f"error: {exc}")
+        sys.exit(EXIT_BAD_INPUT)
