@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from gridflow.errors import ExpressionError, LimitExceeded
+from gridflow.errors import LimitExceeded
 from gridflow.expr import ast
 from gridflow.expr.evaluator import Limits, Scope, evaluate
 from gridflow.expr.functions import FUNCTIONS, arity_error
@@ -243,7 +243,8 @@ ERRORS: list[tuple[str, str, tuple[Any, ...], str]] = [
         "jsondecode-bad",
         "jsondecode",
         ("{",),
-        "jsondecode(): invalid JSON: Expecting property name enclosed in double quotes: line 1 column 2 (char 1)",
+        "jsondecode(): invalid JSON: Expecting property name enclosed in double quotes: "
+        "line 1 column 2 (char 1)",
     ),
     ("jsondecode-nan", "jsondecode", ("NaN",), "jsondecode(): invalid JSON: NaN is not allowed"),
     ("base64decode-bad", "base64decode", ("***",), 'base64decode(): "***" is not valid base64'),
