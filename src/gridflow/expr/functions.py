@@ -31,6 +31,8 @@ import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+import regex as _regex_mod  # type: ignore[import-untyped]
+
 from gridflow.errors import ExpressionError, LimitExceeded, suggest
 from gridflow.expr.format import format_number, short_json, to_template_string, type_name
 from gridflow.expr.values import ResourceHandle, StepInstances
@@ -56,6 +58,7 @@ __all__ = [
 MAX_INT_BITS = 1024
 MAX_REGEX_PATTERN = 1000
 MAX_REGEX_INPUT = 100_000
+REGEX_TIMEOUT = 1.0  # seconds for one function call's matching
 
 
 class FunctionError(ExpressionError):
@@ -303,7 +306,13 @@ def _text(fn: str, i: int, value: Any) -> str:
     )
 
 
-def _regex(fn: str, pattern: str, text: str, arg: int = 0) -> re.Pattern[str]:
+def _regex(fn: str, pattern: str, text: str, arg: int = 0) -> Any:
+    """Compile ``pattern`` with the ``regex`` module, whose matching takes a timeout.
+
+    Size bounds alone cannot stop catastrophic backtracking (``(a|aa)+$`` on 30
+    characters), so every match runs under :data:`REGEX_TIMEOUT` (see
+    :func:`_finditer`). ``regex`` is already a dependency of python-hcl2.
+    """
     if len(pattern) > MAX_REGEX_PATTERN:
         raise FunctionError(
             f"{fn}(): the pattern is {len(pattern)} characters, more than {MAX_REGEX_PATTERN}",
@@ -317,12 +326,23 @@ def _regex(fn: str, pattern: str, text: str, arg: int = 0) -> re.Pattern[str]:
             hint="match against a smaller string, or use strcontains()/split() instead",
         )
     try:
-        return re.compile(pattern)
-    except (re.error, RecursionError, OverflowError) as exc:
+        return _regex_mod.compile(pattern)
+    except (_regex_mod.error, RecursionError, OverflowError, ValueError) as exc:
         raise FunctionError(
             f"{fn}(): invalid regular expression {short_json(pattern)}: {exc}",
             hint="check the pattern syntax (Python re flavour)",
             arg=arg,
+        ) from exc
+
+
+def _finditer(fn: str, compiled: Any, text: str) -> Iterator[Any]:
+    """Every match, with the whole scan bounded by :data:`REGEX_TIMEOUT`."""
+    try:
+        yield from compiled.finditer(text, timeout=REGEX_TIMEOUT)
+    except TimeoutError as exc:
+        raise LimitExceeded(
+            f"{fn}(): the regular expression ran longer than {REGEX_TIMEOUT:g}s on this input",
+            hint="simplify the pattern; nested repetition such as (a|aa)+ backtracks exponentially",
         ) from exc
 
 
@@ -466,14 +486,14 @@ def _replace_regex(env: CallEnv, text: str, pattern: str, repl: str) -> str:
     pieces: list[str] = []
     last = 0
 
-    def group(m: re.Match[str], ref: str) -> str:
+    def group(m: Any, ref: str) -> str:
         try:
             value = m.group(int(ref) if ref.isdigit() else ref)
         except IndexError:
             return ""  # as Go's Expand: an unknown group expands to nothing
         return value or ""
 
-    for m in compiled.finditer(text):
+    for m in _finditer("replace", compiled, text):
         expanded: list[str] = []
         pos = 0
         for ref in _GO_REPL.finditer(repl):
@@ -495,7 +515,7 @@ def _replace_regex(env: CallEnv, text: str, pattern: str, repl: str) -> str:
     return env.budget.string("".join(pieces), "replace() result")
 
 
-def _match_value(m: re.Match[str]) -> Any:
+def _match_value(m: Any) -> Any:
     if m.re.groupindex:
         return {name: m.group(name) for name in m.re.groupindex}
     if m.re.groups:
@@ -506,7 +526,7 @@ def _match_value(m: re.Match[str]) -> Any:
 def _regex_fn(env: CallEnv, args: Sequence[Any]) -> Any:
     pattern = _str("regex", args, 0)
     text = _str("regex", args, 1)
-    m = _regex("regex", pattern, text).search(text)
+    m = next(_finditer("regex", _regex("regex", pattern, text), text), None)
     if m is None:
         raise FunctionError(
             f"regex(): pattern {short_json(pattern)} does not match {short_json(text)}",
@@ -519,7 +539,7 @@ def _regexall(env: CallEnv, args: Sequence[Any]) -> Any:
     pattern = _str("regexall", args, 0)
     text = _str("regexall", args, 1)
     out: list[Any] = []
-    for m in _regex("regexall", pattern, text).finditer(text):
+    for m in _finditer("regexall", _regex("regexall", pattern, text), text):
         out.append(_match_value(m))
         env.budget.items(1, "regexall() result")
     env.budget.check_items(len(out), "regexall() result")
