@@ -32,6 +32,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import regex as _regex_mod  # type: ignore[import-untyped]
+import yaml
 
 from gridflow.errors import ExpressionError, LimitExceeded, suggest
 from gridflow.expr.format import format_number, short_json, to_template_string, type_name
@@ -1375,6 +1376,82 @@ def _check_decoded(value: Any) -> Any:
     return value
 
 
+class _NoAliasLoader(yaml.SafeLoader):
+    """SafeLoader without anchors/aliases: a few aliases can stand for a
+    structure exponentially larger than the text (the "billion laughs")."""
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        if self.check_event(yaml.AliasEvent):
+            event = self.peek_event()  # type: ignore[no-untyped-call]
+            raise yaml.composer.ComposerError(
+                None, None, "aliases (*name) are not allowed", event.start_mark
+            )
+        return super().compose_node(parent, index)
+
+
+def _from_yaml(value: Any, depth: int, max_depth: int) -> Any:
+    """YAML's extra types as JSON data: dates as ISO text, keys as strings."""
+    if depth > max_depth:
+        raise LimitExceeded(
+            f"yamldecode(): the YAML is nested more than {max_depth} levels",
+            hint="decode a shallower document",
+        )
+    if value is None or isinstance(value, str | bool):
+        return value
+    if isinstance(value, int | float):
+        if isinstance(value, float) and not math.isfinite(value):
+            raise FunctionError("yamldecode(): .inf and .nan are not supported numbers", arg=0)
+        return check_number(value)
+    if isinstance(value, datetime.date):
+        return value.isoformat()
+    if isinstance(value, list):
+        return [_from_yaml(v, depth + 1, max_depth) for v in value]
+    if isinstance(value, dict):
+        out: dict[str, Any] = {}
+        for k, v in value.items():
+            if not (k is None or isinstance(k, str | bool | int | float)):
+                raise FunctionError(
+                    "yamldecode(): map keys must be strings, numbers or bools", arg=0
+                )
+            key = "null" if k is None else to_template_string(k)
+            out[key] = _from_yaml(v, depth + 1, max_depth)
+        return out
+    raise FunctionError(
+        f"yamldecode(): values of YAML type {type(value).__name__} are not supported",
+        hint="use strings, numbers, bools, null, lists and maps",
+        arg=0,
+    )
+
+
+def _yamldecode(env: CallEnv, args: Sequence[Any]) -> Any:
+    text = _str("yamldecode", args, 0)
+    env.budget.charge(len(text))
+    try:
+        value = yaml.load(text, Loader=_NoAliasLoader)  # a SafeLoader: no Python objects
+    except (yaml.YAMLError, ValueError, TypeError) as exc:  # ValueError: int digit limit
+        raise FunctionError(
+            f"yamldecode(): invalid YAML: {' '.join(str(exc).split())}",
+            hint="check the text with a YAML linter; anchors and aliases are not supported",
+            arg=0,
+        ) from exc
+    except RecursionError as exc:
+        raise LimitExceeded(
+            "yamldecode(): the YAML is nested too deeply", hint="decode a shallower document"
+        ) from exc
+    return _from_yaml(value, 0, env.budget.limits.max_depth)
+
+
+def _yamlencode(env: CallEnv, args: Sequence[Any]) -> Any:
+    ready = _json_ready(env, args[0], "yamlencode")
+    try:
+        text = yaml.safe_dump(
+            ready, sort_keys=False, default_flow_style=False, allow_unicode=True, width=10**9
+        )
+    except (yaml.YAMLError, RecursionError) as exc:
+        raise FunctionError(f"yamlencode(): cannot encode the value: {exc}", arg=0) from exc
+    return env.budget.string(text, "yamlencode() result")
+
+
 # ---------------------------------------------------------- environment access
 
 
@@ -1530,6 +1607,8 @@ _SPECS = [
     _spec("urlencode", 1, 1, "urlencode(string)", _urlencode),
     _spec("uuid", 0, 0, "uuid()", _uuid),
     _spec("values", 1, 1, "values(map)", _values),
+    _spec("yamldecode", 1, 1, "yamldecode(string)", _yamldecode),
+    _spec("yamlencode", 1, 1, "yamlencode(value)", _yamlencode),
     _spec("zipmap", 2, 2, "zipmap(keys, values)", _zipmap),
 ]
 

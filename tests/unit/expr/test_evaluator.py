@@ -550,7 +550,7 @@ def _splat(obj: Any, *names: str) -> ast.Splat:
 SPLATS: list[tuple[str, ast.Node, Any]] = [
     ("list", _splat([{"a": 1}, {"a": 2}], "a"), [1, 2]),
     ("null", _splat(None, "a"), []),
-    ("single", _splat({"a": 1}, "a") if False else ast.Splat(node("x"), var("__splat__")), ["x"]),
+    ("single", ast.Splat(node("x"), var("__splat__")), ["x"]),
     ("steps", ast.Splat(ast.StepRef("s"), attr(var("__splat__"), "output")), [1, 2, 3]),
     ("nested-attr", _splat([{"a": {"b": 5}}], "a", "b"), [5]),
 ]
@@ -783,8 +783,9 @@ def test_error_position_is_the_innermost_node() -> None:
 
 def test_errors_convert_to_diagnostics() -> None:
     err = fails(ast.Var("nope", 2, 4), scope(file="g.hcl"))
-    diag = err.to_diagnostic(fallback=err.pos or (_ for _ in ()).throw(AssertionError()))
-    assert (diag.file, diag.line, diag.col) == ("g.hcl", 2, 4)
+    assert err.pos is not None
+    diag = err.to_diagnostic(fallback=err.pos)
+    assert (diag.file, diag.line, diag.col, diag.message) == ("g.hcl", 2, 4, 'unknown name "nope"')
 
 
 # ---------------------------------------------------------------- references

@@ -154,6 +154,13 @@ OK: list[tuple[str, str, tuple[Any, ...], Any]] = [
     ("setintersection", "setintersection", (["a", "b"], ["b", "c"]), ["b"]),
     ("setsubtract", "setsubtract", (["a", "b", "c"], ["b"]), ["a", "c"]),
     ("env-default", "env", ("GRIDFLOW_TEST_SURELY_UNSET", "d"), "d"),
+    (
+        "yamldecode",
+        "yamldecode",
+        ("a: 1\nb: [x, 2020-01-02]\n3: yes\n",),
+        {"a": 1, "b": ["x", "2020-01-02"], "3": True},
+    ),
+    ("yamlencode", "yamlencode", ({"b": 1.0, "a": ["x", None]},), "b: 1\na:\n- x\n- null\n"),
 ]
 
 
@@ -311,6 +318,27 @@ ERRORS: list[tuple[str, str, tuple[Any, ...], str]] = [
         "chunklist",
         ([1], -1),
         "chunklist(): size must not be negative, got -1",
+    ),
+    (
+        "yamldecode-alias",
+        "yamldecode",
+        ("a: &x [1]\nb: *x",),
+        'yamldecode(): invalid YAML: aliases (*name) are not allowed in "<unicode string>", '
+        "line 2, column 4: b: *x ^",
+    ),
+    (
+        "yamldecode-python-tag",
+        "yamldecode",
+        ("!!python/object:os.system x",),
+        "yamldecode(): invalid YAML: could not determine a constructor for the tag "
+        "'tag:yaml.org,2002:python/object:os.system' in \"<unicode string>\", line 1, column 1: "
+        "!!python/object:os.system x ^",
+    ),
+    (
+        "yamldecode-binary",
+        "yamldecode",
+        ("!!binary aGk=",),
+        "yamldecode(): values of YAML type bytes are not supported",
     ),
     ("reverse-string", "reverse", ("abc",), "reverse(): argument 1 must be a list, got string"),
 ]
