@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import dataclasses
 import hashlib
 import re
 import time
@@ -374,7 +375,21 @@ def test_function_hints(expr: ast.Node, hint: str) -> None:
 def test_argument_errors_point_at_the_argument() -> None:
     expr = ast.Call("upper", (ast.Lit(5, line=3, col=14),), line=3, col=8)
     err = fails(expr)
-    assert (err.pos.line, err.pos.col) == (3, 14) if err.pos else False
+    assert err.pos is not None
+    assert (err.pos.line, err.pos.col) == (3, 14)
+
+
+def test_unexpected_python_errors_still_become_expression_errors(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The safety net: a bug inside a function must not escape as a KeyError.
+    def broken(env: object, args: object) -> object:
+        raise KeyError("oops")
+
+    monkeypatch.setitem(FUNCTIONS, "upper", dataclasses.replace(FUNCTIONS["upper"], impl=broken))
+    err = fails(ast.Call("upper", (ast.Lit("x"),), line=2, col=5), file="g.hcl")
+    assert err.message == "internal error while evaluating the expression: KeyError: 'oops'"
+    assert str(err.pos) == "g.hcl:2:5"
 
 
 def test_arity_messages() -> None:
