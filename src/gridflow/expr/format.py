@@ -80,6 +80,8 @@ def to_template_string(value: Any) -> str:
 
 def short_json(value: Any, limit: int = 60) -> str:
     """A one-line, truncated JSON rendering of ``value`` for error messages."""
+    if isinstance(value, str) and len(value) > limit:
+        value = value[:limit]  # no need to encode a megabyte to show 60 characters
     try:
         text = json.dumps(value, ensure_ascii=False, default=type_name, allow_nan=True)
     except (ValueError, TypeError, RecursionError):
