@@ -21,6 +21,7 @@ import typer
 
 from gridflow._version import __version__
 from gridflow.errors import GridflowError, LoadError, UsageError
+from gridflow.runtime.masking import Masker, MaskingFilter
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -96,10 +97,12 @@ def _user_errors() -> Iterator[None]:
         _bad_input(exc)
 
 
-def _setup_logging(verbose: int) -> None:
+def _setup_logging(verbose: int, masker: Masker) -> None:
     level = logging.WARNING if verbose == 0 else logging.INFO if verbose == 1 else logging.DEBUG
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    # Every record leaving through this handler has the run's secrets masked.
+    handler.addFilter(MaskingFilter(masker))
     root = logging.getLogger("gridflow")
     root.handlers[:] = [handler]
     root.setLevel(level)
@@ -211,7 +214,8 @@ def run(
     """Run a grid now and report every step (exit 0 only on success)."""
     from gridflow.progress import RunProgress
 
-    _setup_logging(verbose)
+    masker = Masker()
+    _setup_logging(verbose, masker)
     with _user_errors():
         loaded = _load(paths, var, var_file, profile)
         if loaded.missing:
@@ -230,6 +234,7 @@ def run(
             "environ": dict(os.environ),
             "max_parallel": max_parallel,
             "on_event": progress.event,
+            "masker": masker,
         }
         if engine is Engine.local:
             from gridflow.engines.local import run_grid

@@ -89,6 +89,27 @@ async def _cancel(tasks: dict[asyncio.Task[Outcome], Work], run: GridRun) -> Non
     tasks.clear()
 
 
-def run_grid(plan: Plan, values: Mapping[str, Any], **kwargs: Any) -> GridRun:
-    """Synchronous wrapper of :func:`run_grid_async`."""
-    return asyncio.run(run_grid_async(plan, values, **kwargs))
+def run_grid(
+    plan: Plan,
+    values: Mapping[str, Any],
+    *,
+    run_id: str | None = None,
+    base_dir: str | None = None,
+    environ: Mapping[str, str] | None = None,
+    max_parallel: int = 100,
+    masker: Masker | None = None,
+    on_event: Callable[[str, Instance], None] | None = None,
+) -> GridRun:
+    """Synchronous wrapper of :func:`run_grid_async` (same signature as the Prefect engine's)."""
+    return asyncio.run(
+        run_grid_async(
+            plan,
+            values,
+            run_id=run_id,
+            base_dir=base_dir,
+            environ=environ,
+            max_parallel=max_parallel,
+            masker=masker,
+            on_event=on_event,
+        )
+    )

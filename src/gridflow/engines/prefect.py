@@ -33,7 +33,7 @@ import re
 import threading
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from gridflow.errors import RunnerError, StepCancelled, UsageError, WaitError
 from gridflow.plan import Plan, Step
@@ -48,6 +48,10 @@ from gridflow.runtime.loop import RUNNER_LOOP
 from gridflow.runtime.masking import Masker
 from gridflow.runtime.scheduler import GridRun, Work
 from gridflow.runtime.state import Instance, Outcome, Status
+
+if TYPE_CHECKING:
+    from prefect.futures import PrefectFuture
+    from prefect.task_runners import TaskRunner
 
 log = logging.getLogger("gridflow.run")
 
@@ -138,7 +142,6 @@ def _task_for(step: Step, cache: dict[str, Any]) -> Any:
 
     if step.id not in cache:
         cache[step.id] = task(
-            _instance_task_body,
             name=step.id,
             retries=max(0, step.retry.attempts - 1),
             retry_delay_seconds=_retry_delays(step),
@@ -146,7 +149,7 @@ def _task_for(step: Step, cache: dict[str, Any]) -> Any:
             persist_result=False,
             cache_policy=NO_CACHE,
             log_prints=False,
-        )
+        )(_instance_task_body)
     return cache[step.id]
 
 
@@ -248,14 +251,18 @@ def run_grid(
 
     flow_name = _NAME_RE.sub("-", plan.name) or "grid"
     grid_flow = flow(
-        drive,
         name=flow_name,
         flow_run_name=f"{flow_name}-{token}",
-        task_runner=ThreadPoolTaskRunner(max_workers=max(1, max_parallel)),
+        # Prefect declares TaskRunner invariant in its future type, so the thread-pool
+        # runner does not type-check against the flow decorator without this cast.
+        task_runner=cast(
+            "TaskRunner[PrefectFuture[Any]]",
+            ThreadPoolTaskRunner(max_workers=max(1, max_parallel)),
+        ),
         persist_result=False,
         validate_parameters=False,
         log_prints=False,
-    )
+    )(drive)
     grid_flow(shown)
     return run
 

@@ -371,7 +371,7 @@ def replace(node: Node, fn: Any) -> Node:
         changed = changed or new is not old
     rebuilt: Node = cls(**values) if changed else node
     swapped = fn(rebuilt)
-    return rebuilt if swapped is None else swapped  # type: ignore[no-any-return]
+    return rebuilt if swapped is None else swapped
 
 
 def _replace_value(value: Any, fn: Any) -> Any:

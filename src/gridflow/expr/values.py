@@ -32,7 +32,7 @@ class ResourceHandle:
 class StepInstances:
     """All instances of a fanned-out step, keyed by index (count) or key (for_each)."""
 
-    __slots__ = ("_instances", "_keys", "_first_ok", "_keyed")
+    __slots__ = ("_first_ok", "_instances", "_keyed", "_keys")
 
     def __init__(
         self,
