@@ -31,7 +31,7 @@ import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-import regex as _regex_mod  # type: ignore[import-untyped]
+import regex as _regex_mod
 import yaml
 
 from gridflow.errors import ExpressionError, LimitExceeded, suggest
