@@ -1,8 +1,8 @@
 """The ``gridflow`` command line: wiring only, no semantics.
 
 Exit codes: 0 success, 1 the run failed, 2 bad input (files, flags,
-variables). Machine-readable output goes to stdout; logs, progress and
-errors go to stderr.
+variables), 3 an internal error (a bug in gridflow). Machine-readable
+output goes to stdout; logs, progress and errors go to stderr.
 """
 
 from __future__ import annotations
@@ -274,9 +274,23 @@ def _main(
     """gridflow: declarative load tests and fleet operations on Airflow and Prefect."""
 
 
+EXIT_INTERNAL = 3
+
+
 def main() -> None:
     try:
         app()
     except GridflowError as exc:  # a gridflow error no command caught: still no traceback
         _stderr(f"error: {exc}")
         sys.exit(EXIT_BAD_INPUT)
+    except Exception as exc:
+        # A bug of ours, not bad input: say so plainly and keep the traceback
+        # for whoever asks (users should never have to read one).
+        if os.environ.get("GRIDFLOW_DEBUG"):
+            raise
+        _stderr(
+            f"internal error: {type(exc).__name__}: {exc}\n"
+            "  this is a bug in gridflow; rerun with GRIDFLOW_DEBUG=1 for the traceback "
+            "and report it"
+        )
+        sys.exit(EXIT_INTERNAL)
