@@ -30,8 +30,8 @@ Endpoints (every method is accepted on every path):
 ``/echo``                      200 JSON of what was received: ``method``, ``path``,
                                ``headers`` (lower-case names), ``query`` (first
                                value per name), ``query_all`` (lists), ``body``
-                               (text), ``form`` (urlencoded/multipart fields or
-                               null), ``json`` (parsed body or null)
+                               (text), ``form`` (urlencoded/multipart fields, first
+                               value per name, or null), ``json`` (parsed body or null)
 ``/bytes/{n}``                 200 with ``n`` bytes (``abc...xyzabc...``), streamed
 ``/slow-body/{chunks}/{ms}``   200, streams ``chunks`` lines ``chunk <i>\\n``,
                                sleeping ``ms`` before each
@@ -355,7 +355,8 @@ async def _echo(request: web.Request, body: bytes) -> dict[str, Any]:
         posted = await request.post()
         form = {}
         for field, item in posted.items():
-            form[field] = item if isinstance(item, str) else getattr(item, "filename", "")
+            # the first value of a repeated name, as for query
+            form.setdefault(field, item if isinstance(item, str) else getattr(item, "filename", ""))
     parsed: Any = None
     if body:
         with contextlib.suppress(ValueError):
