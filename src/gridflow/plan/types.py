@@ -1,0 +1,180 @@
+"""Variable type constraints: read from a type expression, and applied to values.
+
+Conversion follows Terraform's: strings and numbers/bools convert where no
+information is lost (``"5"`` is a number 5, ``5`` is a string ``"5"``),
+sets are de-duplicated lists, objects drop attributes they do not declare.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from gridflow.errors import ExpressionError, GridflowError, SourcePos, suggest
+from gridflow.expr import ast
+from gridflow.plan.models import TypeSpec
+
+_PRIMITIVES = ("string", "number", "bool", "any")
+_COLLECTIONS = ("list", "set", "map")
+_ALL = (*_PRIMITIVES, *_COLLECTIONS, "tuple", "object")
+
+
+class TypeMismatch(GridflowError):
+    """A value does not fit a declared type; ``path`` says where inside it."""
+
+    def __init__(self, message: str, path: str = "") -> None:
+        self.message = message
+        self.path = path
+        super().__init__(f"at {path}: {message}" if path else message)
+
+
+def parse_type(node: ast.Node, file: str) -> TypeSpec:
+    """The :class:`TypeSpec` a ``type = ...`` expression declares."""
+
+    def fail(n: ast.Node, message: str, hint: str = "") -> ExpressionError:
+        return ExpressionError(message, pos=SourcePos(file, n.line, n.col), hint=hint)
+
+    def unknown(n: ast.Node, name: str) -> ExpressionError:
+        hint = suggest(name, _ALL) or "types: " + ", ".join(_ALL)
+        return fail(n, f'unknown type "{name}"', hint)
+
+    def read(n: ast.Node) -> TypeSpec:
+        if isinstance(n, ast.Var):
+            if n.name in _PRIMITIVES:
+                return TypeSpec(kind=n.name)
+            if n.name in _COLLECTIONS:
+                return TypeSpec(kind=n.name, elem=TypeSpec(kind="any"))
+            raise unknown(n, n.name)
+        if isinstance(n, ast.Lit) and isinstance(n.value, str) and n.value in _ALL:
+            raise fail(n, "a type is written without quotes", f"write type = {n.value}")
+        if isinstance(n, ast.Call):
+            if n.name in _COLLECTIONS:
+                if len(n.args) != 1:
+                    raise fail(n, f"{n.name}(...) takes one element type", f"e.g. {n.name}(string)")
+                return TypeSpec(kind=n.name, elem=read(n.args[0]))
+            if n.name == "tuple":
+                if len(n.args) != 1 or not isinstance(n.args[0], ast.TupleExpr):
+                    raise fail(
+                        n, "tuple(...) takes a list of types", "e.g. tuple([string, number])"
+                    )
+                return TypeSpec(kind="tuple", items=tuple(read(i) for i in n.args[0].items))
+            if n.name == "object":
+                if len(n.args) != 1 or not isinstance(n.args[0], ast.ObjectExpr):
+                    raise fail(
+                        n, "object(...) takes attribute types", "e.g. object({ name = string })"
+                    )
+                fields: dict[str, TypeSpec] = {}
+                optional: list[str] = []
+                for key, value in n.args[0].items:
+                    if not isinstance(key, ast.Lit) or not isinstance(key.value, str):
+                        raise fail(key, "object attribute names must be plain names")
+                    if isinstance(value, ast.Call) and value.name == "optional":
+                        if not value.args:
+                            raise fail(value, "optional(...) takes a type", "e.g. optional(string)")
+                        optional.append(key.value)
+                        value = value.args[0]
+                    fields[key.value] = read(value)
+                return TypeSpec(kind="object", fields=fields, optional=tuple(optional))
+            if n.name == "optional":
+                raise fail(n, "optional(...) is allowed only for object attributes")
+            raise unknown(n, n.name)
+        raise fail(n, "this is not a type", "types: " + ", ".join(_ALL))
+
+    return read(node)
+
+
+def describe(value: Any) -> str:
+    """A value's type and a short rendering, for messages."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return f"bool {str(value).lower()}"
+    if isinstance(value, int | float):
+        return f"number {value}"
+    if isinstance(value, str):
+        shown = value if len(value) <= 30 else value[:27] + "..."
+        return f'string "{shown}"'
+    if isinstance(value, list | tuple):
+        return "list"
+    if isinstance(value, dict):
+        return "object"
+    return type(value).__name__
+
+
+def coerce(value: Any, spec: TypeSpec) -> Any:
+    """``value`` converted to ``spec``; :class:`TypeMismatch` when it cannot be."""
+    return _coerce(value, spec, "")
+
+
+def _coerce(value: Any, spec: TypeSpec, path: str) -> Any:
+    kind = spec.kind
+    if kind == "any" or value is None:
+        return value
+    if kind == "string":
+        if isinstance(value, str):
+            return value
+        if isinstance(value, bool):
+            return "true" if value else "false"
+        if isinstance(value, int | float):
+            return (
+                str(int(value)) if isinstance(value, float) and value.is_integer() else str(value)
+            )
+        raise TypeMismatch(f"expected string, got {describe(value)}", path)
+    if kind == "number":
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            return value
+        if isinstance(value, str):
+            try:
+                number = float(value.strip())
+            except ValueError:
+                pass
+            else:
+                if math.isfinite(number):
+                    return int(number) if number.is_integer() and "." not in value else number
+        raise TypeMismatch(f"expected number, got {describe(value)}", path)
+    if kind == "bool":
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value in ("true", "false"):
+            return value == "true"
+        raise TypeMismatch(f"expected bool, got {describe(value)}", path)
+    elem = spec.elem or TypeSpec(kind="any")
+    if kind in ("list", "set", "tuple"):
+        if not isinstance(value, list | tuple):
+            raise TypeMismatch(f"expected {spec}, got {describe(value)}", path)
+        if kind == "tuple":
+            if len(value) != len(spec.items):
+                raise TypeMismatch(
+                    f"expected {spec} with {len(spec.items)} elements, got {len(value)}", path
+                )
+            return [
+                _coerce(v, t, f"{path}[{i}]")
+                for i, (v, t) in enumerate(zip(value, spec.items, strict=True))
+            ]
+        items = [_coerce(v, elem, f"{path}[{i}]") for i, v in enumerate(value)]
+        if kind == "set":
+            unique: list[Any] = []
+            for item in items:
+                if item not in unique:
+                    unique.append(item)
+            try:
+                return sorted(unique)
+            except TypeError:
+                return unique
+        return items
+    if not isinstance(value, dict):
+        raise TypeMismatch(f"expected {spec}, got {describe(value)}", path)
+    if kind == "map":
+        return {
+            str(k): _coerce(v, elem, f"{path}.{k}" if path else str(k)) for k, v in value.items()
+        }
+    out: dict[str, Any] = {}
+    for name, field in spec.fields.items():
+        where = f"{path}.{name}" if path else name
+        if name not in value:
+            if name in spec.optional:
+                out[name] = None
+                continue
+            raise TypeMismatch(f'attribute "{name}" is required', path)
+        out[name] = _coerce(value[name], field, where)
+    return out
