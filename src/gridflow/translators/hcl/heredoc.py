@@ -1,0 +1,77 @@
+"""Heredoc bodies as templates.
+
+python-hcl2 hands a heredoc over as one raw token, interpolations unparsed.
+Rather than a second template parser, the body is rewritten as the quoted
+string it is equivalent to (text escaped, ``${...}``/``%{...}`` copied as
+they are) and parsed by the same grammar, so heredocs and quoted strings
+share one implementation.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import hcl2
+from lark import Tree
+from lark.exceptions import LarkError
+
+from gridflow.errors import ExpressionError, SourcePos
+
+_TEXT_ESCAPES = {"\\": "\\\\", '"': '\\"', "\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+def as_quoted(body: str) -> str:
+    """The quoted HCL string equivalent to heredoc ``body``."""
+    out: list[str] = []
+    i, n = 0, len(body)
+    while i < n:
+        two = body[i : i + 2]
+        three = body[i : i + 3]
+        if three in ("$${", "%%{"):
+            out.append(three)
+            i += 3
+        elif two in ("${", "%{"):
+            end = _closing_brace(body, i + 2)
+            out.append(body[i:end])
+            i = end
+        else:
+            out.append(_TEXT_ESCAPES.get(body[i], body[i]))
+            i += 1
+    return '"' + "".join(out) + '"'
+
+
+def _closing_brace(text: str, start: int) -> int:
+    """Index just after the ``}`` closing an interpolation opened before ``start``."""
+    depth = 1
+    i = start
+    quote = False
+    while i < len(text):
+        ch = text[i]
+        if quote:
+            if ch == "\\":
+                i += 1
+            elif ch == '"':
+                quote = False
+        elif ch == '"':
+            quote = True
+        elif ch == "{":
+            depth += 1
+        elif ch == "}":
+            depth -= 1
+            if depth == 0:
+                return i + 1
+        i += 1
+    return len(text)
+
+
+def heredoc_string(file: str, body: str, line: int) -> Tree[Any]:
+    """The ``string`` tree of ``body`` parsed as a quoted string."""
+    try:
+        tree = hcl2.parses_to_tree(f"x = {as_quoted(body)}\n")
+    except LarkError as exc:
+        raise ExpressionError(
+            "the interpolations in this heredoc do not parse",
+            pos=SourcePos(file, line, 1),
+            hint=f"check every ${{...}} and %{{...}} in it ({type(exc).__name__})",
+        ) from None
+    return next(tree.find_data("string"))

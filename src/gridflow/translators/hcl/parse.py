@@ -1,0 +1,155 @@
+"""HCL text -> python-hcl2's lark tree, or diagnostics a user can act on.
+
+lark's own messages list grammar terminals (``LSQB``, ``NL_OR_COMMENT``);
+these are turned into what a person reads: what was found, what would fit.
+A bare duration (``delay = 2s``) makes lark fail at a later token, so it is
+looked for before the lark error is reported.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import hcl2
+from lark import Tree
+from lark.exceptions import LarkError, UnexpectedCharacters, UnexpectedEOF, UnexpectedToken
+
+from gridflow.errors import Diagnostic
+
+_BARE_DURATION = re.compile(
+    r"^(?P<lead>\s*[A-Za-z_][\w-]*\s*=\s*)(?P<value>\d+(?:\.\d+)?(?:ns|us|µs|ms|s|m|h)"
+    r"(?:\d+(?:\.\d+)?(?:ns|us|µs|ms|s|m|h))*)\s*(?:#.*|//.*)?$"
+)
+
+_WHAT: dict[str, str] = {
+    "RBRACE": '"}"',
+    "LBRACE": '"{"',
+    "RSQB": '"]"',
+    "LSQB": '"["',
+    "RPAR": '")"',
+    "LPAR": '"("',
+    "COMMA": '","',
+    "EQ": '"="',
+    "COLON": '":"',
+    "DBLQUOTE": "a closing quote",
+    "NL_OR_COMMENT": "a new line",
+    "$END": "the end of the file",
+    "NAME": "a name",
+    "INT_LITERAL": "a number",
+    "FLOAT_LITERAL": "a number",
+    "STRING_CHARS": "text",
+    "QMARK": '"?"',
+    "DOT": '"."',
+}
+_VALUE_START = {"DBLQUOTE", "INT_LITERAL", "FLOAT_LITERAL", "LSQB", "LBRACE", "LPAR"}
+
+
+def read_source(path: Path, shown: str) -> tuple[str | None, list[Diagnostic]]:
+    """The file's text, or a diagnostic saying why it cannot be read."""
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        return None, [
+            Diagnostic(shown, 1, 1, "unreadable-file", f"cannot read the file: {exc.strerror}")
+        ]
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        col = exc.start - (data.rfind(b"\n", 0, exc.start) + 1) + 1
+        return None, [
+            Diagnostic(
+                shown,
+                line,
+                col,
+                "not-utf8",
+                "the file is not UTF-8 text",
+                "save it as UTF-8 (grids are text files)",
+            )
+        ]
+    return text.removeprefix("\ufeff"), []
+
+
+def parse(text: str, file: str) -> tuple[Tree[Any] | None, list[Diagnostic]]:
+    """Parse one file; on failure return diagnostics instead of the tree."""
+    if not text.endswith("\n"):
+        text += "\n"  # the grammar wants a final newline; editors may omit it
+    try:
+        return hcl2.parses_to_tree(text), []
+    except LarkError as exc:
+        bare = bare_durations(text, file)
+        if bare:
+            return None, bare
+        return None, [_syntax_diagnostic(exc, text, file)]
+    except RecursionError:
+        return None, [
+            Diagnostic(file, 1, 1, "syntax", "the file is nested too deeply to parse", "flatten it")
+        ]
+
+
+def bare_durations(text: str, file: str) -> list[Diagnostic]:
+    out: list[Diagnostic] = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        m = _BARE_DURATION.match(line)
+        if m:
+            value = m.group("value")
+            out.append(
+                Diagnostic(
+                    file,
+                    number,
+                    len(m.group("lead")) + 1,
+                    "bare-duration",
+                    f'durations are strings: write "{value}"',
+                    f'put the duration in quotes, e.g. {m.group("lead").strip()} "{value}"',
+                )
+            )
+    return out
+
+
+def _syntax_diagnostic(exc: LarkError, text: str, file: str) -> Diagnostic:
+    line = int(getattr(exc, "line", 0) or 0)
+    col = int(getattr(exc, "column", 0) or 0)
+    if line <= 0:
+        line = text.count("\n") or 1
+        col = 1
+    found = "this"
+    expected: set[str] = set()
+    if isinstance(exc, UnexpectedToken):
+        expected = set(exc.expected or ())
+        tok = exc.token
+        if tok.type == "$END" or str(tok) == "":
+            found = "the end of the file"
+        elif str(tok).strip() == "":
+            found = "a line break"
+        else:
+            found = f'"{_short(str(tok))}"'
+    elif isinstance(exc, UnexpectedCharacters):
+        expected = set(getattr(exc, "allowed", None) or ())
+        found = f'"{exc.char}"'
+    elif isinstance(exc, UnexpectedEOF):
+        expected = set(exc.expected or ())
+        found = "the end of the file"
+    wants = _describe(expected)
+    message = f"syntax error: unexpected {found}"
+    hint = f"expected {wants}" if wants else "check the brackets, quotes and = signs before this"
+    if found == "the end of the file" and "RBRACE" in expected:
+        hint = 'a block is not closed: add the missing "}"'
+    return Diagnostic(file, line, col, "syntax", message, hint)
+
+
+def _describe(expected: set[str]) -> str:
+    if expected & _VALUE_START and len(expected) > 3:
+        return "a value (a string, number, list, object or expression)"
+    names = sorted({_WHAT[e] for e in expected if e in _WHAT})
+    if not names:
+        return ""
+    if len(names) == 1:
+        return names[0]
+    return ", ".join(names[:-1]) + " or " + names[-1]
+
+
+def _short(text: str) -> str:
+    text = text.replace("\n", "\\n")
+    return text if len(text) <= 20 else text[:17] + "..."
