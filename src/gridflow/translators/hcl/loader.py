@@ -732,7 +732,10 @@ class _Loader:
                 f"{what} has more than one arguments block",
                 "merge them into one",
             )
-        fields = dict(model.model_fields) if model is not None else {}
+        # Grids use a field's alias where it has one (``json`` for ``json_``).
+        fields = (
+            {(f.alias or n): f for n, f in model.model_fields.items()} if model is not None else {}
+        )
         out: dict[str, Expr] = {}
         given: set[str] = set()
         if arg_blocks:
