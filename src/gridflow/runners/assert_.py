@@ -35,6 +35,7 @@ from pydantic import AfterValidator, Field, StrictBool, model_validator
 
 from gridflow.errors import ExpectedError
 from gridflow.runners._http import StatusSet, StatusSpec
+from gridflow.runners._types import json_field_allowed
 from gridflow.runners.base import RunContext, Runner, RunnerInputs, RunnerOutputs
 
 REGEX_TIMEOUT = 1.0  # seconds for one body_matches search; bodies can be megabytes
@@ -169,30 +170,31 @@ def _check_regex(pattern: str | None) -> str | None:
     return pattern
 
 
-class AssertInputs(RunnerInputs):
-    value: Any = None
-    status: StatusSpec | None = None
-    json_: Annotated[dict[str, Any] | None, AfterValidator(_check_paths)] = Field(
-        default=None, alias="json"
-    )
-    body_matches: Annotated[str | None, AfterValidator(_check_regex)] = None
-    max_duration_ms: float | None = Field(default=None, ge=0)
-    equals: Any = None
-    # strict: a string such as "false" must not count as a truth to assert
-    that: StrictBool | None = None
-    message: str | None = None
+with json_field_allowed():
 
-    @model_validator(mode="after")
-    def _something_to_check(self) -> AssertInputs:
-        checks = {"status", "json_", "body_matches", "max_duration_ms", "equals", "that"}
-        if not checks & self.model_fields_set:
-            raise ValueError(
-                "assert has nothing to check: set at least one of status, json, "
-                "body_matches, max_duration_ms, equals or that"
-            )
-        if self.message is not None and "that" not in self.model_fields_set:
-            raise ValueError('message describes "that"; set that = <a boolean expression>')
-        return self
+    class AssertInputs(RunnerInputs):
+        value: Any = None
+        status: StatusSpec | None = None
+        # shadows the deprecated BaseModel.json() on purpose (see json_field_allowed)
+        json: Annotated[dict[str, Any] | None, AfterValidator(_check_paths)] = None  # type: ignore[assignment]
+        body_matches: Annotated[str | None, AfterValidator(_check_regex)] = None
+        max_duration_ms: float | None = Field(default=None, ge=0)
+        equals: Any = None
+        # strict: a string such as "false" must not count as a truth to assert
+        that: StrictBool | None = None
+        message: str | None = None
+
+        @model_validator(mode="after")
+        def _something_to_check(self) -> AssertInputs:
+            checks = {"status", "json", "body_matches", "max_duration_ms", "equals", "that"}
+            if not checks & self.model_fields_set:
+                raise ValueError(
+                    "assert has nothing to check: set at least one of status, json, "
+                    "body_matches, max_duration_ms, equals or that"
+                )
+            if self.message is not None and "that" not in self.model_fields_set:
+                raise ValueError('message describes "that"; set that = <a boolean expression>')
+            return self
 
 
 class CheckResult(RunnerOutputs):
@@ -243,9 +245,9 @@ def evaluate(inputs: AssertInputs) -> list[CheckResult]:
     if inputs.status is not None:
         code, note = _field(value, "status_code")
         add("status", code in inputs.status, _status_json(inputs.status), code, note)
-    if inputs.json_ is not None:
+    if inputs.json is not None:
         doc = _json_document(value)
-        for path, expected in inputs.json_.items():
+        for path, expected in inputs.json.items():
             segments = parse_json_path(path)
             actual, note = lookup(doc, segments)
             ok = actual is not MISSING and json_equal(actual, expected)

@@ -37,12 +37,12 @@ from collections.abc import Mapping
 from typing import Annotated, Any, ClassVar
 
 import httpx
-from pydantic import ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
 
 from gridflow.errors import ExpectedError, RetryableError, RunnerError
 from gridflow.runners._http import Auth, StatusSpec, lower_headers
 from gridflow.runners._masking import looks_secret
-from gridflow.runners._types import PositiveDuration, Text
+from gridflow.runners._types import PositiveDuration, Text, json_field_allowed
 from gridflow.runners.base import RunContext, Runner, RunnerInputs, RunnerOutputs
 from gridflow.runners.http_client import DEFAULT_TIMEOUT_S, HttpClientArguments, HttpClientResource
 
@@ -53,46 +53,47 @@ _CREDENTIAL_HEADERS = frozenset({"authorization", "proxy-authorization", "cookie
 QueryValue = Text | list[Text]
 
 
-class HttpRequestInputs(RunnerInputs):
-    url: str = Field(min_length=1)
-    method: str = "GET"
-    headers: dict[str, Text] = Field(default_factory=dict)
-    query: dict[str, QueryValue] = Field(default_factory=dict)
-    json_: Any = Field(default=None, alias="json")
-    body: str | None = None
-    form: dict[str, QueryValue] | None = None
-    auth: Auth | None = None
-    timeout: PositiveDuration | None = None
-    expect_status: StatusSpec | None = None
-    follow_redirects: bool | None = None
-    verify_tls: bool | None = None
-    max_body_bytes: Annotated[int, Field(ge=0)] = MAX_BODY_BYTES
+with json_field_allowed():
 
-    @model_validator(mode="after")
-    def _check(self) -> HttpRequestInputs:
-        given = [n for n, v in (("json", self.json_), ("body", self.body), ("form", self.form))
-                 if v is not None]  # fmt: skip
-        if len(given) > 1:
-            raise ValueError(
-                f"{' and '.join(given)} are both set; a request has one body: keep only one "
-                f"of json, body and form"
-            )
-        if not _TOKEN.match(self.method):
-            raise ValueError(f'method "{self.method}" is not an HTTP method such as GET or POST')
-        self.method = self.method.upper()
-        return self
+    class HttpRequestInputs(RunnerInputs):
+        url: str = Field(min_length=1)
+        method: str = "GET"
+        headers: dict[str, Text] = Field(default_factory=dict)
+        query: dict[str, QueryValue] = Field(default_factory=dict)
+        json: Any = None
+        body: str | None = None
+        form: dict[str, QueryValue] | None = None
+        auth: Auth | None = None
+        timeout: PositiveDuration | None = None
+        expect_status: StatusSpec | None = None
+        follow_redirects: bool | None = None
+        verify_tls: bool | None = None
+        max_body_bytes: Annotated[int, Field(ge=0)] = MAX_BODY_BYTES
 
+        @model_validator(mode="after")
+        def _check(self) -> HttpRequestInputs:
+            given = [n for n, v in (("json", self.json), ("body", self.body), ("form", self.form))
+                     if v is not None]  # fmt: skip
+            if len(given) > 1:
+                raise ValueError(
+                    f"{' and '.join(given)} are both set; a request has one body: keep only one "
+                    f"of json, body and form"
+                )
+            if not _TOKEN.match(self.method):
+                raise ValueError(
+                    f'method "{self.method}" is not an HTTP method such as GET or POST'
+                )
+            self.method = self.method.upper()
+            return self
 
-class HttpRequestOutputs(RunnerOutputs):
-    model_config = ConfigDict(serialize_by_alias=True, validate_by_name=True)
-
-    status_code: int
-    headers: dict[str, str]
-    body: str
-    json_: Any = Field(default=None, alias="json")
-    url: str
-    duration_ms: float
-    truncated: bool = False
+    class HttpRequestOutputs(RunnerOutputs):
+        status_code: int
+        headers: dict[str, str]
+        body: str
+        json: Any = None
+        url: str
+        duration_ms: float
+        truncated: bool = False
 
 
 class HttpRequestRunner(Runner[HttpRequestInputs, HttpRequestOutputs]):
@@ -156,8 +157,8 @@ async def send(client: HttpClientResource, inputs: HttpRequestInputs) -> HttpReq
     extra: dict[str, Any] = {}
     if inputs.timeout is not None:
         extra["timeout"] = inputs.timeout
-    if inputs.json_ is not None:
-        extra["json"] = inputs.json_
+    if inputs.json is not None:
+        extra["json"] = inputs.json
     elif inputs.body is not None:
         extra["content"] = inputs.body.encode("utf-8")
     elif inputs.form is not None:
@@ -202,7 +203,7 @@ async def send(client: HttpClientResource, inputs: HttpRequestInputs) -> HttpReq
         status_code=response.status_code,
         headers=headers_out,
         body=text,
-        json_=parsed,
+        json=parsed,
         url=str(response.url),
         duration_ms=duration_ms,
         truncated=truncated,

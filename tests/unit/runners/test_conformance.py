@@ -50,8 +50,7 @@ def resource(name: str) -> type[Resource[Any]]:
 
 
 def field_names(model: type[BaseModel]) -> set[str]:
-    """Names a grid can use: each field's alias, or its name."""
-    return {f.alias or n for n, f in model.model_fields.items()}
+    return set(model.model_fields)
 
 
 def test_every_builtin_has_a_sample() -> None:
@@ -78,6 +77,18 @@ def test_inputs_forbid_unknown_fields(name: str) -> None:
     with pytest.raises(ValidationError) as info:
         cls.Inputs.model_validate(args)
     assert [e["type"] for e in info.value.errors()] == ["extra_forbidden"]
+
+
+@pytest.mark.parametrize("name", RUNNERS)
+def test_field_names_are_the_grid_names(name: str) -> None:
+    """The loader and engines address arguments by field name: no aliases."""
+    cls = runner(name)
+    models = [cls.Inputs]
+    if isinstance(cls.Outputs, type) and issubclass(cls.Outputs, BaseModel):
+        models.append(cls.Outputs)
+    for model in models:
+        aliased = {n: f.alias for n, f in model.model_fields.items() if f.alias not in (None, n)}
+        assert aliased == {}, model.__name__
 
 
 @pytest.mark.parametrize("name", RUNNERS)
