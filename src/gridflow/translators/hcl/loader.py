@@ -226,6 +226,7 @@ class _Loader:
         missing = [n for n in variables if n not in values]
 
         self.step_ids = {s.id: s for s in steps}
+        self.runners_in_use = {s.runner for s in steps} | set(registry.runner_names())
         self.resource_ids = {rid: blk for rid, (blk, _) in resource_blocks.items()}
         self.variables = variables
         self.local_names = set(local_exprs)
@@ -499,6 +500,10 @@ class _Loader:
             sid = f"{n.obj.name}.{n.name}"
             if sid in self.step_ids:
                 return ast.StepRef(sid, n.line, n.col)
+            if n.obj.name in self.runners_in_use:
+                # The short form of a step that does not exist: say which step.
+                self._unknown_step(sid, pos)
+                return ast.StepRef(sid, n.line, n.col)
         return None
 
     def _step_target(self, obj: ast.Node, file: str) -> str | None:
@@ -653,9 +658,10 @@ class _Loader:
             self.check_names(node, conv.file, allow=set(), context="in a local")
             nodes[lname] = node
             plan_locals[lname] = Expr.from_node(node, attr.text, _loc(attr.pos))
+        before = len(self.diags)
         order = self._locals_order(nodes, exprs)
         computed: dict[str, Any] = {}
-        if missing:
+        if missing or len(self.diags) > before:
             return plan_locals, computed  # values come at run time; nothing to check now
         for lname in order:
             attr, conv = exprs[lname]
@@ -993,7 +999,9 @@ class _Loader:
                 try:
                     values[f"{name}_s"] = parse_duration(value)
                 except ValueError as exc:
-                    self.error(attr.pos, "bad-duration", str(exc))
+                    self.error(
+                        attr.pos, "bad-duration", f"retry {name}: {exc}", f'e.g. {name} = "1s"'
+                    )
             elif name == "backoff":
                 if value not in ("fixed", "exponential"):
                     self.error(
@@ -1019,7 +1027,7 @@ class _Loader:
         try:
             return parse_duration(value)
         except ValueError as exc:
-            self.error(attr.pos, "bad-duration", f"{name}: {exc}")
+            self.error(attr.pos, "bad-duration", f"{name}: {exc}", f'e.g. {name} = "30s"')
             return None
 
     def _concurrency(self, blk: Block, conv: Converter, what: str) -> int | None:

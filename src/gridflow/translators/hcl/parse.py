@@ -119,22 +119,23 @@ def _syntax_diagnostic(exc: LarkError, text: str, file: str) -> Diagnostic:
     if isinstance(exc, UnexpectedToken):
         expected = set(exc.expected or ())
         tok = exc.token
+        first = str(tok).strip().split("\n")[0].strip()
         if tok.type == "$END" or str(tok) == "":
-            found = "the end of the file"
-        elif str(tok).strip() == "":
-            found = "a line break"
+            found = "end of file"
+        elif first == "":
+            found = "line break"
         else:
-            found = f'"{_short(str(tok))}"'
+            found = f'"{_short(first)}"'
     elif isinstance(exc, UnexpectedCharacters):
         expected = set(getattr(exc, "allowed", None) or ())
         found = f'"{exc.char}"'
     elif isinstance(exc, UnexpectedEOF):
         expected = set(exc.expected or ())
-        found = "the end of the file"
+        found = "end of file"
     wants = _describe(expected)
     message = f"syntax error: unexpected {found}"
     hint = f"expected {wants}" if wants else "check the brackets, quotes and = signs before this"
-    if found == "the end of the file" and "RBRACE" in expected:
+    if found == "end of file" and "RBRACE" in expected:
         hint = 'a block is not closed: add the missing "}"'
     return Diagnostic(file, line, col, "syntax", message, hint)
 

@@ -1,0 +1,329 @@
+# ruff: noqa: E501 - rows of grid text and exact messages read best unwrapped
+"""Every malformed grid gets exact, actionable messages: file:line:col, what, how to fix.
+
+Each row is a grid (main.hcl) and the complete list of diagnostics expected,
+as ``gridflow validate`` prints them.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from gridflow.errors import LoadError
+from gridflow.translators.hcl import load_grid
+
+CASES: dict[str, tuple[str, list[str]]] = {
+    "syntax-unclosed-block": (
+        'step "print" "a" {\n  arguments { input = "x" }\n',
+        [
+            'main.hcl:3:1: error: syntax error: unexpected end of file [syntax]\n  hint: a block is not closed: add the missing "}"'
+        ],
+    ),
+    "syntax-missing-value": (
+        'step "print" "a" {\n  arguments { input = }\n}\n',
+        [
+            'main.hcl:2:23: error: syntax error: unexpected "}" [syntax]\n  hint: expected a value (a string, number, list, object or expression)'
+        ],
+    ),
+    "syntax-extra-brace": (
+        'step "print" "a" {\n  arguments { input = "x" }\n}\n}\n',
+        [
+            'main.hcl:4:1: error: syntax error: unexpected "}" [syntax]\n  hint: expected the end of the file'
+        ],
+    ),
+    "syntax-unclosed-list": (
+        "locals {\n  xs = [1, 2\n}\n",
+        [
+            'main.hcl:3:1: error: syntax error: unexpected "}" [syntax]\n  hint: expected ",", "]" or a new line'
+        ],
+    ),
+    "syntax-dangling-operator": (
+        "locals {\n  x = 1 +\n}\n",
+        [
+            'main.hcl:3:1: error: syntax error: unexpected "}" [syntax]\n  hint: expected a value (a string, number, list, object or expression)'
+        ],
+    ),
+    "bare-duration-s": (
+        'step "print" "a" {\n  timeout = 2s\n  arguments { input = "x" }\n}\n',
+        [
+            'main.hcl:2:13: error: durations are strings: write "2s" [bare-duration]\n  hint: put the duration in quotes, e.g. timeout = "2s"'
+        ],
+    ),
+    "bare-duration-ms": (
+        'step "print" "a" {\n  retry {\n    attempts = 2\n    delay = 500ms\n  }\n  arguments { input = "x" }\n}\n',
+        [
+            'main.hcl:4:13: error: durations are strings: write "500ms" [bare-duration]\n  hint: put the duration in quotes, e.g. delay = "500ms"'
+        ],
+    ),
+    "unknown-runner": (
+        'step "http_reqest" "a" {\n  arguments { url = "http://127.0.0.1" }\n}\n',
+        [
+            'main.hcl:1:1: error: unknown runner "http_reqest" [unknown-runner]\n  hint: did you mean "http_request"?'
+        ],
+    ),
+    "unknown-argument": (
+        'step "print" "a" {\n  arguments { inpt = "x" }\n}\n',
+        [
+            'main.hcl:2:15: error: unknown argument "inpt" for step "print.a" [unknown-argument]\n  hint: did you mean "input"?'
+        ],
+    ),
+    "missing-argument": (
+        'step "http_request" "a" {\n  arguments { method = "GET" }\n}\n',
+        [
+            'main.hcl:2:3: error: step "http_request.a" needs the argument "url" [missing-argument]\n  hint: add url = ... to its arguments block'
+        ],
+    ),
+    "wrong-argument-type": (
+        'step "http_request" "a" {\n  arguments {\n    url     = "http://127.0.0.1"\n    timeout = "soon"\n  }\n}\n',
+        [
+            'main.hcl:4:5: error: argument "timeout" of step "http_request.a": invalid duration "soon": use seconds as a number or a string such as "500ms", "2s" or "1m30s" [argument-type]\n  hint: fix the value'
+        ],
+    ),
+    "unknown-variable": (
+        'variable "base_url" { default = "x" }\nstep "print" "a" {\n  arguments { input = var.base_ur }\n}\n',
+        [
+            'main.hcl:3:23: error: unknown variable "var.base_ur" [unknown-variable]\n  hint: did you mean "base_url"?'
+        ],
+    ),
+    "unknown-local": (
+        'locals { greeting = "hi" }\nstep "print" "a" {\n  arguments { input = local.greting }\n}\n',
+        [
+            'main.hcl:3:23: error: unknown local "local.greting" [unknown-local]\n  hint: did you mean "greeting"?'
+        ],
+    ),
+    "unknown-step-long": (
+        'step "print" "a" {\n  arguments { input = step.print.b.output }\n}\n',
+        [
+            'main.hcl:2:23: error: unknown step "print.b" [unknown-step]\n  hint: did you mean "print.a"?'
+        ],
+    ),
+    "unknown-step-short": (
+        'step "print" "first" {\n  arguments { input = "x" }\n}\nstep "print" "b" {\n  arguments { input = print.frist.output }\n}\n',
+        [
+            'main.hcl:5:23: error: unknown step "print.frist" [unknown-step]\n  hint: did you mean "print.first"?'
+        ],
+    ),
+    "unknown-resource": (
+        'step "http_request" "a" {\n  uses { client = resource.http_client.ap }\n  arguments { url = "/x" }\n}\n',
+        [
+            'main.hcl:2:19: error: unknown resource "http_client.ap" [unknown-resource]\n  hint: declare it with a resource block'
+        ],
+    ),
+    "unknown-function": (
+        'step "print" "a" {\n  arguments { input = uper("x") }\n}\n',
+        [
+            'main.hcl:2:23: error: unknown function "uper" [unknown-function]\n  hint: did you mean "upper"?'
+        ],
+    ),
+    "unknown-name": (
+        'step "print" "a" {\n  arguments { input = foo }\n}\n',
+        [
+            'main.hcl:2:23: error: unknown name "foo" [unknown-name]\n  hint: names start with var., local., step., resource., each. or count.'
+        ],
+    ),
+    "duplicate-step": (
+        'step "print" "a" {\n  arguments { input = "x" }\n}\nstep "print" "a" {\n  arguments { input = "y" }\n}\n',
+        [
+            'main.hcl:4:1: error: step "print.a" is declared twice (first at main.hcl:1:1) [duplicate-step]\n  hint: give one of them another name'
+        ],
+    ),
+    "duplicate-variable": (
+        'variable "n" { default = 1 }\nvariable "n" { default = 2 }\n',
+        [
+            'main.hcl:2:1: error: variable "n" is declared twice (first at main.hcl:1:1) [duplicate-variable]\n  hint: rename or remove one of them'
+        ],
+    ),
+    "duplicate-local": (
+        "locals { a = 1 }\nlocals { a = 2 }\n",
+        [
+            'main.hcl:2:10: error: local "a" is defined twice (first at main.hcl:1:10) [duplicate-local]\n  hint: rename or remove one of them'
+        ],
+    ),
+    "bad-depends-on": (
+        'step "print" "a" {\n  depends_on = ["nonsense"]\n  arguments { input = "x" }\n}\n',
+        [
+            'main.hcl:2:17: error: depends_on entry string "nonsense" is not a step reference [bad-depends-on]\n  hint: write the step as "<runner>.<name>", e.g. "print.start" or "http_request.get[0]"'
+        ],
+    ),
+    "depends-on-unknown": (
+        'step "print" "a" {\n  depends_on = ["print.zz"]\n  arguments { input = "x" }\n}\n',
+        [
+            'main.hcl:2:17: error: unknown step "print.zz" [unknown-step]\n  hint: did you mean "print.a"?'
+        ],
+    ),
+    "cycle": (
+        'step "print" "a" {\n  arguments { input = print.b.output }\n}\nstep "print" "b" {\n  arguments { input = print.a.output }\n}\n',
+        [
+            "main.hcl:1:1: error: steps depend on each other in a cycle: step print.a -> print.b -> print.a [cycle]\n  hint: remove one of the references or depends_on entries in the cycle"
+        ],
+    ),
+    "self-reference": (
+        'step "print" "a" {\n  arguments { input = print.a.output }\n}\n',
+        [
+            'main.hcl:2:23: error: step "print.a" refers to itself [self-reference]\n  hint: a step can use only the outputs of other steps'
+        ],
+    ),
+    "count-and-for-each": (
+        'step "print" "a" {\n  count    = 2\n  for_each = toset(["x"])\n  arguments { input = "x" }\n}\n',
+        [
+            'main.hcl:3:3: error: step "print.a" sets both count and for_each [count-and-for-each]\n  hint: use one of them'
+        ],
+    ),
+    "for-each-number": (
+        'step "print" "a" {\n  for_each = 3\n  arguments { input = "x" }\n}\n',
+        [
+            'main.hcl:2:3: error: for_each of step "print.a": fan-out over a non-collection: for_each needs a map or a set of strings, got number 3 [bad-fan-out]\n  hint: for a number of instances use count'
+        ],
+    ),
+    "count-negative": (
+        'step "print" "a" {\n  count = -1\n  arguments { input = "x" }\n}\n',
+        [
+            'main.hcl:2:3: error: count of step "print.a": count cannot be negative, got -1 [bad-fan-out]\n  hint: use 0 to run no instances'
+        ],
+    ),
+    "each-not-fanned": (
+        'step "print" "a" {\n  arguments { input = "x" }\n}\nstep "print" "b" {\n  arguments { input = print.a[each].output }\n}\n',
+        [
+            'main.hcl:5:23: error: "print.a[each]": step "print.a" is not fanned out [each-not-fanned]\n  hint: [each] follows the instances of a step with count or for_each; use print.a.output instead'
+        ],
+    ),
+    "count-index-outside": (
+        'step "print" "a" {\n  arguments { input = count.index }\n}\n',
+        [
+            'main.hcl:2:23: error: "count.index" used in step "print.a", which has no count [count-outside]\n  hint: add count = N to the step, or remove the reference'
+        ],
+    ),
+    "each-outside": (
+        'step "print" "a" {\n  count = 2\n  arguments { input = each.key }\n}\n',
+        [
+            'main.hcl:3:23: error: "each" used in step "print.a", which has no for_each [each-outside]\n  hint: add for_each to the step, or remove the reference'
+        ],
+    ),
+    "unknown-meta-argument": (
+        'step "print" "a" {\n  retries = 3\n  arguments { input = "x" }\n}\n',
+        [
+            'main.hcl:2:3: error: unknown attribute "retries" in step "print.a" [unknown-attribute]\n  hint: allowed here: count, for_each, depends_on, timeout, delay_before, delay_after, if, abort_if_false, continue_on_error, sensitive'
+        ],
+    ),
+    "unknown-block": (
+        'stpe "print" "a" {\n  arguments { input = "x" }\n}\n',
+        [
+            'main.hcl:1:1: error: unknown block type "stpe" [unknown-block]\n  hint: did you mean "step"?'
+        ],
+    ),
+    "not-implemented-mode": (
+        'step "http_request" "a" {\n  mode = "burst"\n  arguments { url = "http://127.0.0.1" }\n}\n',
+        [
+            'main.hcl:2:3: error: "mode" is planned but not available in this version of gridflow [not-implemented]\n  hint: remove it for now; see the README\'s status list'
+        ],
+    ),
+    "not-implemented-thresholds": (
+        'step "http_request" "a" {\n  thresholds {\n    p95 = "200ms"\n  }\n  arguments { url = "http://127.0.0.1" }\n}\n',
+        [
+            'main.hcl:2:3: error: "thresholds" is planned but not available in this version of gridflow [not-implemented]\n  hint: remove it for now; see the README\'s status list'
+        ],
+    ),
+    "huge-range": (
+        'step "print" "a" {\n  count = length(range(100000000))\n  arguments { input = "x" }\n}\n',
+        [
+            "main.hcl:2:18: error: range() would have 100000000 elements, more than the limit of 1000000 [expression]\n  hint: use a smaller range"
+        ],
+    ),
+    "wrong-default-type": (
+        'variable "n" {\n  type    = number\n  default = "abc"\n}\n',
+        [
+            'main.hcl:3:3: error: the default of variable "n" does not match its type number: expected number, got string "abc" [type-mismatch]\n  hint: change the default or the type'
+        ],
+    ),
+    "unknown-type": (
+        'variable "n" {\n  type = strng\n}\n',
+        [
+            'main.hcl:2:10: error: unknown type "strng" [unknown-type]\n  hint: did you mean "string"?'
+        ],
+    ),
+    "uses-wrong-slot": (
+        'resource "http_client" "api" {\n  arguments { base_url = "http://127.0.0.1" }\n}\nstep "http_request" "a" {\n  uses { clinet = resource.http_client.api }\n  arguments { url = "/x" }\n}\n',
+        [
+            'main.hcl:5:10: error: step "http_request.a" has no uses slot "clinet" [unknown-slot]\n  hint: did you mean "client"?'
+        ],
+    ),
+    "retry-attempts-zero": (
+        'step "print" "a" {\n  retry { attempts = 0 }\n  arguments { input = "x" }\n}\n',
+        [
+            "main.hcl:2:11: error: retry attempts must be a whole number of at least 1, got number 0 [bad-retry]\n  hint: attempts counts the first try: attempts = 3 tries up to three times"
+        ],
+    ),
+    "bad-duration-string": (
+        'step "print" "a" {\n  timeout = "2x"\n  arguments { input = "x" }\n}\n',
+        [
+            'main.hcl:2:3: error: timeout: invalid duration "2x": use seconds as a number or a string such as "500ms", "2s" or "1m30s" [bad-duration]\n  hint: e.g. timeout = "30s"'
+        ],
+    ),
+    "locals-cycle": (
+        "locals {\n  a = local.b\n  b = local.a\n}\n",
+        [
+            "main.hcl:2:3: error: locals refer to each other in a cycle: local.a -> local.b -> local.a [cycle]\n  hint: break the cycle"
+        ],
+    ),
+    "top-level-attribute": (
+        "x = 1\n",
+        [
+            'main.hcl:1:1: error: "x" cannot be set at the top level of a grid [top-level-attribute]\n  hint: put values in a locals { } block or a variable default'
+        ],
+    ),
+}
+
+
+def load_errors(tmp_path: Path, files: dict[str, str]) -> list[str]:
+    for name, text in files.items():
+        path = tmp_path / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(text.encode("utf-8"))
+    with pytest.raises(LoadError) as info:
+        load_grid(sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*.hcl")))
+    return [str(d) for d in info.value.diagnostics]
+
+
+@pytest.mark.parametrize(("text", "expected"), list(CASES.values()), ids=list(CASES))
+def test_malformed_grid(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, text: str, expected: list[str]
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert load_errors(tmp_path, {"main.hcl": text}) == expected
+
+
+def test_errors_in_several_files_come_back_together_sorted(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    errors = load_errors(
+        tmp_path,
+        {
+            "b.hcl": 'step "print" "b" {\n  arguments { inptu = 1 }\n}\n',
+            "a.hcl": 'step "prnt" "a" {\n  arguments { input = 1 }\n}\n'
+            'step "print" "c" {\n  arguments { input = var.nope }\n}\n',
+        },
+    )
+    assert [e.split(": error")[0] for e in errors] == ["a.hcl:1:1", "a.hcl:5:23", "b.hcl:2:15"]
+
+
+def test_no_hcl_files(tmp_path: Path) -> None:
+    with pytest.raises(LoadError) as info:
+        load_grid([tmp_path])
+    assert [str(d) for d in info.value.diagnostics] == [
+        f"{tmp_path}:1:1: error: no .hcl files found in this folder [no-files]\n"
+        "  hint: point gridflow at a grid file or a folder that holds .hcl files"
+    ]
+
+
+def test_file_that_is_not_utf8(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "main.hcl").write_bytes(b'locals {\n  a = "\xff"\n}\n')
+    with pytest.raises(LoadError) as info:
+        load_grid(["main.hcl"])
+    assert [str(d) for d in info.value.diagnostics] == [
+        "main.hcl:2:8: error: the file is not UTF-8 text [not-utf8]\n"
+        "  hint: save it as UTF-8 (grids are text files)"
+    ]
