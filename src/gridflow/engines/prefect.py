@@ -263,7 +263,8 @@ def run_grid(
         validate_parameters=False,
         log_prints=False,
     )(drive)
-    grid_flow(shown)
+    # return_state: a failed grid is a result to report, not an exception to raise.
+    grid_flow(shown, return_state=True)
     return run
 
 
