@@ -107,6 +107,26 @@ def _setup_logging(verbose: int, masker: Masker) -> None:
     root.handlers[:] = [handler]
     root.setLevel(level)
     root.propagate = False
+    # Values of `print` steps are the run's own output: always shown on stderr
+    # (stdout stays machine-readable), masked like every other line.
+    printed = _CurrentStderrHandler()
+    printed.setFormatter(logging.Formatter("%(message)s"))
+    printed.addFilter(MaskingFilter(masker))
+    print_log = logging.getLogger("gridflow.print")
+    print_log.handlers[:] = [printed]
+    print_log.setLevel(logging.INFO)
+    print_log.propagate = False
+
+
+class _CurrentStderrHandler(logging.Handler):
+    """Writes to whatever ``sys.stderr`` is at emit time, so lines land above
+    rich's live progress display instead of through it."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            sys.stderr.write(self.format(record) + "\n")
+        except Exception:  # logging must never break a run
+            self.handleError(record)
 
 
 def _load(

@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 import json
+import logging
 from typing import Any
 
 from gridflow.runners.base import RunContext, Runner, RunnerInputs
+
+# Its own logger, so `gridflow run` can show printed values at its default
+# verbosity while other runner logs stay quiet.
+PRINT_LOG = logging.getLogger("gridflow.print")
 
 
 class PrintInputs(RunnerInputs):
@@ -23,5 +28,6 @@ class PrintRunner(Runner[PrintInputs, Any]):
     async def run(self, inputs: PrintInputs, ctx: RunContext) -> Any:
         value = inputs.input
         text = value if isinstance(value, str) else json.dumps(value, sort_keys=True, default=str)
-        ctx.logger.info("%s: %s", ctx.step_id, text)
+        label = ctx.step_id if ctx.instance is None else f"{ctx.step_id}[{ctx.instance!r}]"
+        PRINT_LOG.info("%s: %s", label, text)
         return value

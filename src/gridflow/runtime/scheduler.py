@@ -108,7 +108,7 @@ class GridRun:
         self.plan = plan
         self.run_id = run_id or uuid.uuid4().hex[:12]
         self.max_parallel = max(1, max_parallel)
-        self.masker = masker or Masker()
+        self.masker = masker if masker is not None else Masker()
         self.on_event = on_event
         self.started = time.time()
         self.ended: float | None = None

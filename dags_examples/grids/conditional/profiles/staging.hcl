@@ -1,0 +1,2 @@
+environment = "staging"
+run_soak    = true
