@@ -19,7 +19,8 @@ $(PY):
 	$(PY) -m pip install --quiet --upgrade pip uv
 
 $(STAMP): pyproject.toml | $(PY)
-	@test -x $(UV) || $(PY) -m pip install --quiet uv
+	@# A venv made by another tool may lack pip: ensurepip brings it back.
+	@test -x $(UV) || { $(PY) -m pip --version >/dev/null 2>&1 || $(PY) -m ensurepip --upgrade >/dev/null; $(PY) -m pip install --quiet uv; }
 	$(UV) pip install --quiet --python $(PY) -e ".[prefect,dev]"
 	@touch $(STAMP)
 
