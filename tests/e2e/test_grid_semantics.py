@@ -300,6 +300,39 @@ def test_sensitive_variable_never_in_result(run_grid: GridRunner) -> None:
     assert res.step("print.leak")["output"] == "token is ***"
 
 
+def test_credentials_in_resources_and_headers_are_masked(
+    run_grid: GridRunner, http_server: Any
+) -> None:
+    res = run_grid(
+        f"""
+        resource "http_client" "api" {{
+          arguments {{
+            base_url = "{http_server.url}"
+            auth     = {{ type = "bearer", token = "tok-resource-123" }}
+          }}
+        }}
+        step "http_request" "echo" {{
+          uses {{ client = resource.http_client.api }}
+          arguments {{
+            url     = "/echo"
+            headers = {{ "X-Api-Key" = "key-header-456" }}
+          }}
+        }}
+        step "print" "seen" {{
+          arguments {{ input = http_request.echo.output.json.headers }}
+        }}
+        """,
+        "-v",
+    )
+    assert res.exit_code == 0, res.stderr
+    for secret in ("tok-resource-123", "key-header-456"):
+        assert secret not in res.stdout
+        assert secret not in res.stderr
+    headers = res.step("print.seen")["output"]
+    assert headers["authorization"] == "Bearer ***"
+    assert headers["x-api-key"] == "***"
+
+
 def test_bad_grid_is_exit_2_with_location(run_grid: GridRunner) -> None:
     res = run_grid(
         """

@@ -43,7 +43,7 @@ async def run_grid_async(
         masker=masker,
         on_event=on_event,
     )
-    pool = ResourcePool(run.resource_arguments)
+    pool = ResourcePool(run.resource_arguments, run.masker)
     tasks: dict[asyncio.Task[Outcome], Work] = {}
     try:
         while True:

@@ -214,7 +214,7 @@ def run_grid(
     }
 
     def drive(variables: dict[str, Any]) -> Any:
-        live = _Live(run, ResourcePool(run.resource_arguments))
+        live = _Live(run, ResourcePool(run.resource_arguments, run.masker))
         with _LIVE_LOCK:
             _LIVE[token] = live
         tasks: dict[str, Any] = {}

@@ -46,9 +46,14 @@ class ResourcePool:
     connection pool for a whole fan-out); :meth:`close` releases them all.
     """
 
-    def __init__(self, arguments: Callable[[str], tuple[str, dict[str, Any]]]) -> None:
+    def __init__(
+        self,
+        arguments: Callable[[str], tuple[str, dict[str, Any]]],
+        masker: Masker | None = None,
+    ) -> None:
         # arguments(resource_id) -> (resource type, evaluated arguments)
         self._arguments = arguments
+        self._masker = masker
         self._open: dict[str, Resource[Any]] = {}
         self._locks: dict[str, asyncio.Lock] = {}
 
@@ -62,6 +67,8 @@ class ResourcePool:
                 cls = registry.get_resource(type_name)
                 if cls is None:
                     raise ExpectedError(f"unknown resource type {type_name!r}")
+                if self._masker is not None:
+                    mask_inputs(self._masker, cls, args)
                 try:
                     parsed = cls.Arguments.model_validate(args)
                 except ValidationError as exc:
@@ -80,6 +87,25 @@ class ResourcePool:
             except Exception:  # closing must not hide the run's result
                 log.warning("closing resource %s failed", rid, exc_info=True)
         self._open.clear()
+
+
+def mask_inputs(masker: Masker, cls: Any, arguments: Mapping[str, Any]) -> None:
+    """Register a runner's or resource's secret inputs with the run's masker."""
+    for name in getattr(cls, "sensitive_inputs", ()):
+        if name in arguments:
+            masker.add(_secret_part(arguments[name]))
+    # Secrets a runner finds inside otherwise plain inputs (credential headers).
+    finder = getattr(cls, "secret_input_values", None)
+    if callable(finder):
+        masker.add(finder(arguments))
+
+
+def _secret_part(value: Any) -> Any:
+    # An auth block's "type" ("bearer", "basic") names the scheme, not a secret;
+    # masking it would blank that word in every log line.
+    if isinstance(value, Mapping):
+        return {k: v for k, v in value.items() if k != "type"}
+    return value
 
 
 def _validation_message(exc: ValidationError) -> str:
@@ -112,9 +138,7 @@ async def run_attempt(
     if runner_cls is None:
         raise ExpectedError(f"unknown runner {step.runner!r}")
     if masker is not None:
-        for name in runner_cls.sensitive_inputs:
-            if name in work.arguments:
-                masker.add(work.arguments[name])
+        mask_inputs(masker, runner_cls, work.arguments)
     try:
         inputs = runner_cls.Inputs.model_validate(work.arguments)
     except ValidationError as exc:
