@@ -9,6 +9,7 @@ UV := $(VENV)/bin/uv
 STAMP := $(VENV)/.gridflow-installed
 EXAMPLE ?= dags_examples/grids/http_fanout
 ENGINE ?= prefect
+LINTED := $(wildcard src tests bench examples)
 
 .PHONY: setup run test lint typecheck unit check bench clean
 
@@ -28,8 +29,8 @@ run: setup
 	$(PY) examples/run_example.py --engine $(ENGINE) $(EXAMPLE)
 
 lint: setup
-	$(VENV)/bin/ruff check src tests bench examples
-	$(VENV)/bin/ruff format --check src tests bench examples
+	$(VENV)/bin/ruff check $(LINTED)
+	$(VENV)/bin/ruff format --check $(LINTED)
 
 typecheck: setup
 	$(VENV)/bin/mypy src/gridflow
