@@ -78,7 +78,11 @@ def _label(tree: Tree[Any]) -> str:
 
 
 def _text(tree: Tree[Any], lines: list[str]) -> str:
-    """The source text of an expression (for Expr.text and messages)."""
+    """The source text of an expression (for Expr.text and messages).
+
+    Binary operations carry their trailing newline in the grammar, so the
+    span is trimmed at the end.
+    """
     meta = tree.meta
     start_line = getattr(meta, "line", None)
     end_line = getattr(meta, "end_line", None)
@@ -87,8 +91,8 @@ def _text(tree: Tree[Any], lines: list[str]) -> str:
     start_col = meta.column - 1
     end_col = meta.end_column - 1
     if start_line == end_line:
-        return str(lines[start_line - 1][start_col:end_col])
+        return str(lines[start_line - 1][start_col:end_col]).rstrip()
     chunk = [lines[start_line - 1][start_col:]]
     chunk.extend(lines[start_line : end_line - 1])
     chunk.append(lines[end_line - 1][:end_col])
-    return "\n".join(chunk)
+    return "\n".join(chunk).rstrip()
