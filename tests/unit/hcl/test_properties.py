@@ -1,0 +1,115 @@
+"""Property tests: whatever bytes a grid file holds, loading it either gives a
+Plan or gridflow's own errors: never a traceback from lark, pydantic or us."""
+
+from __future__ import annotations
+
+import contextlib
+import tempfile
+from pathlib import Path
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from gridflow.errors import GridflowError
+from gridflow.translators.hcl import load_grid
+
+SEEDS = [
+    """variable "base_url" {
+  type    = string
+  default = "http://127.0.0.1:1"
+}
+locals { names = ["a", "b"] }
+resource "http_client" "api" {
+  arguments { base_url = var.base_url }
+}
+step "http_request" "get" {
+  for_each = toset(local.names)
+  uses { client = resource.http_client.api }
+  retry {
+    attempts = 2
+    delay    = "10ms"
+  }
+  arguments { url = "/items/${each.key}" }
+}
+step "print" "each" {
+  arguments { input = "${each.key}: ${http_request.get[each].output.status_code}" }
+}
+step "print" "sum" {
+  depends_on = ["print.each"]
+  arguments { input = length(http_request.get.output) }
+}
+""",
+    """step "print" "a" {
+  count = 3
+  if    = count.index > 0
+  arguments {
+    input = <<-EOT
+      %{ for i in range(count.index) }${i}%{ endfor }
+    EOT
+  }
+}
+step "print" "b" {
+  arguments { input = print.a.first_output }
+}
+step "print" "c" {
+  arguments { input = [for x in print.a[*].output : upper(x) if x != null] }
+}
+""",
+]
+
+TOKENS = [
+    "{", "}", "[", "]", "(", ")", '"', "=", ",", ".", "${", "%{", "[each]", "[*]",
+    "count", "for_each", "each.key", "step", "print", "var.x", "local.y", "2s", "-1",
+    "\n", "#", "//", "...", "?", ":", "=>", "for", "in", "if", "null", "1e999", "\\",
+]  # fmt: skip
+
+
+def _load(text: str) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "main.hcl"
+        path.write_text(text, encoding="utf-8")
+        with contextlib.suppress(GridflowError):
+            load_grid([path], environ={})
+
+
+@st.composite
+def mutated(draw: st.DrawFn) -> str:
+    text = draw(st.sampled_from(SEEDS))
+    for _ in range(draw(st.integers(1, 4))):
+        pos = draw(st.integers(0, len(text)))
+        action = draw(st.sampled_from(["delete", "insert", "swap"]))
+        if action == "delete":
+            end = min(len(text), pos + draw(st.integers(1, 6)))
+            text = text[:pos] + text[end:]
+        elif action == "insert":
+            text = text[:pos] + draw(st.sampled_from(TOKENS)) + text[pos:]
+        else:
+            other = draw(st.integers(0, len(text)))
+            a, b = sorted((pos, other))
+            text = text[:a] + text[b:] + text[a:b]
+    return text
+
+
+SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+@SETTINGS
+@given(mutated())
+def test_mutated_grids_raise_only_gridflow_errors(text: str) -> None:
+    _load(text)
+
+
+@SETTINGS
+@given(
+    st.lists(st.sampled_from([*TOKENS, "a", " ", "x = ", 'step "print" "a" ']), max_size=40).map(
+        "".join
+    )
+)
+def test_token_soup_raises_only_gridflow_errors(text: str) -> None:
+    _load(text)
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.text(max_size=200))
+def test_random_text_raises_only_gridflow_errors(text: str) -> None:
+    _load(text)
