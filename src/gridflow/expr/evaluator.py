@@ -100,6 +100,30 @@ def evaluate(node: ast.Node, scope: Scope) -> Any:
         ) from exc
 
 
+def walk_bound(node: ast.Node) -> list[tuple[ast.Node, frozenset[str]]]:
+    """Every node under ``node`` with the for/splat variables bound where it sits."""
+    out: list[tuple[ast.Node, frozenset[str]]] = []
+
+    def visit(n: ast.Node, bound: frozenset[str]) -> None:
+        out.append((n, bound))
+        if isinstance(n, ast.ForTuple | ast.ForObject | ast.TemplateFor):
+            visit(n.collection, bound)
+            inner = bound | {n.value_var} | ({n.key_var} if n.key_var else frozenset())
+            for child in ast.children(n):
+                if child is not n.collection:
+                    visit(child, inner)
+            return
+        if isinstance(n, ast.Splat):
+            visit(n.obj, bound)
+            visit(n.each_expr, bound | {SPLAT_VAR})
+            return
+        for child in ast.children(n):
+            visit(child, bound)
+
+    visit(node, frozenset())
+    return out
+
+
 def references(node: ast.Node) -> dict[str, set[str]]:
     """What ``node`` refers to: ``{"roots", "steps", "each", "resources", "functions"}``.
 
@@ -113,13 +137,11 @@ def references(node: ast.Node) -> dict[str, set[str]]:
         "resources": set(),
         "functions": set(),
     }
-
-    def visit(n: ast.Node, bound: frozenset[str]) -> None:
+    for n, bound in walk_bound(node):
         if isinstance(n, ast.Var):
             if n.name not in bound:
                 out["roots"].add(n.name)
-            return
-        if isinstance(n, ast.StepRef):
+        elif isinstance(n, ast.StepRef):
             out["steps"].add(n.step)
         elif isinstance(n, ast.EachRef):
             out["each"].add(n.step)
@@ -127,21 +149,6 @@ def references(node: ast.Node) -> dict[str, set[str]]:
             out["resources"].add(n.resource)
         elif isinstance(n, ast.Call):
             out["functions"].add(n.name)
-        if isinstance(n, ast.ForTuple | ast.ForObject | ast.TemplateFor):
-            visit(n.collection, bound)
-            inner = bound | {n.value_var} | ({n.key_var} if n.key_var else set())
-            for child in ast.children(n):
-                if child is not n.collection:
-                    visit(child, inner)
-            return
-        if isinstance(n, ast.Splat):
-            visit(n.obj, bound)
-            visit(n.each_expr, bound | {SPLAT_VAR})
-            return
-        for child in ast.children(n):
-            visit(child, bound)
-
-    visit(node, frozenset())
     return out
 
 

@@ -40,6 +40,7 @@ from typing import Any
 from gridflow.errors import ExpressionError, GridflowError, SourcePos
 from gridflow.expr import ast
 from gridflow.expr.evaluator import Scope, evaluate
+from gridflow.expr.format import type_name
 from gridflow.expr.values import ResourceHandle, StepInstances
 from gridflow.plan import Plan, RefPattern, Step
 from gridflow.runtime.masking import Masker
@@ -355,7 +356,7 @@ class GridRun:
                 cond = evaluate(step.if_.node, dataclasses.replace(scope, file=step.if_.loc.file))
                 if not isinstance(cond, bool):
                     raise ExpressionError(
-                        f"the if condition must be true or false, got {_type_name(cond)}",
+                        f"the if condition must be true or false, got {type_name(cond)}",
                         pos=step.if_.loc.pos(),
                         hint="compare explicitly, e.g. if = var.enabled == true",
                     )
@@ -503,7 +504,7 @@ def _fan_out_pairs(
     if kind == "count":
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise ExpressionError(
-                f"count must be a whole number, got {_type_name(value)}",
+                f"count must be a whole number, got {type_name(value)}",
                 pos=pos,
                 hint="use length(...) to count a collection",
             )
@@ -528,26 +529,10 @@ def _fan_out_pairs(
             )
         return [(v, v) for v in value], True
     raise ExpressionError(
-        f"for_each needs a map or a set of strings, got {_type_name(value)}",
+        f"for_each needs a map or a set of strings, got {type_name(value)}",
         pos=pos,
         hint='use count = N for a number, or toset(["a", "b"]) for names',
     )
-
-
-def _type_name(value: Any) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "bool"
-    if isinstance(value, int | float):
-        return "number"
-    if isinstance(value, str):
-        return "string"
-    if isinstance(value, list):
-        return "list"
-    if isinstance(value, dict):
-        return "map"
-    return type(value).__name__
 
 
 def _locals_order(plan: Plan) -> list[str]:

@@ -29,7 +29,7 @@ from gridflow.errors import (
     suggest,
 )
 from gridflow.expr import ast
-from gridflow.expr.evaluator import Scope, evaluate, references
+from gridflow.expr.evaluator import Scope, evaluate, references, walk_bound
 from gridflow.expr.functions import FUNCTIONS
 from gridflow.plan.durations import parse_duration
 from gridflow.plan.models import (
@@ -528,7 +528,7 @@ class _Loader:
 
     def check_names(self, node: ast.Node, file: str, *, allow: set[str], context: str) -> None:
         """Unknown variables, locals, functions and bare names in ``node``."""
-        for n, bound in _walk_bound(node):
+        for n, bound in walk_bound(node):
             pos = SourcePos(file, n.line, n.col)
             if (
                 isinstance(n, ast.GetAttr)
@@ -1262,7 +1262,7 @@ class _Loader:
     def _check_clone_names(self, step: Step, root: Step) -> None:
         kind = root.fan_out.kind if root.fan_out else None
         for expr in self._clone_exprs(step):
-            for n, bound in _walk_bound(expr.node):
+            for n, bound in walk_bound(expr.node):
                 if isinstance(n, ast.Var) and n.name not in bound:
                     if n.name == "count" and kind != "count":
                         self.error(
@@ -1283,7 +1283,7 @@ class _Loader:
 
     def _check_unfanned_names(self, step: Step) -> None:
         for expr in self._clone_exprs(step):
-            for n, bound in _walk_bound(expr.node):
+            for n, bound in walk_bound(expr.node):
                 if isinstance(n, ast.Var) and n.name not in bound and n.name in ("count", "each"):
                     what = '"count.index"' if n.name == "count" else '"each"'
                     needs = "count = N" if n.name == "count" else "for_each"
@@ -1468,33 +1468,9 @@ def _reference_patterns(node: ast.Node) -> list[tuple[str, RefPattern, ast.Node 
     return out
 
 
-def _walk_bound(node: ast.Node) -> list[tuple[ast.Node, frozenset[str]]]:
-    """Every node with the for-variables bound where it sits."""
-    out: list[tuple[ast.Node, frozenset[str]]] = []
-
-    def visit(n: ast.Node, bound: frozenset[str]) -> None:
-        out.append((n, bound))
-        if isinstance(n, ast.ForTuple | ast.ForObject | ast.TemplateFor):
-            visit(n.collection, bound)
-            inner = bound | {n.value_var} | ({n.key_var} if n.key_var else frozenset())
-            for child in ast.children(n):
-                if child is not n.collection:
-                    visit(child, inner)
-            return
-        if isinstance(n, ast.Splat):
-            visit(n.obj, bound)
-            visit(n.each_expr, bound | {"__splat__"})
-            return
-        for child in ast.children(n):
-            visit(child, bound)
-
-    visit(node, frozenset())
-    return out
-
-
 def _local_refs(node: ast.Node) -> list[tuple[Any, None]]:
     out: list[tuple[Any, None]] = []
-    for n, bound in _walk_bound(node):
+    for n, bound in walk_bound(node):
         if (
             isinstance(n, ast.GetAttr)
             and isinstance(n.obj, ast.Var)
