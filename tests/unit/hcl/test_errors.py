@@ -126,7 +126,7 @@ CASES: dict[str, tuple[str, list[str]]] = {
     "duplicate-step": (
         'step "print" "a" {\n  arguments { input = "x" }\n}\nstep "print" "a" {\n  arguments { input = "y" }\n}\n',
         [
-            'main.hcl:4:1: error: step "print.a" is declared twice (first at main.hcl:1:1) [duplicate-step]\n  hint: give one of them another name'
+            'main.hcl:4:1: error: step "print.a" is declared twice (first at main.hcl:1:1) [duplicate-step]\n  hint: rename or remove one of them'
         ],
     ),
     "duplicate-variable": (

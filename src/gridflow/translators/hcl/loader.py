@@ -15,7 +15,7 @@ import dataclasses
 import heapq
 import os
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -203,7 +203,7 @@ class _Loader:
         if self.diags:
             raise LoadError(self.diags)
 
-        variables, var_exprs = self._declarations_variables(tops)
+        variables = self._declarations_variables(tops)
         local_exprs = self._declarations_locals(tops)
         resource_blocks = self._declarations_resources(tops)
         steps = self._declarations_steps(tops)
@@ -251,7 +251,6 @@ class _Loader:
             resources=resources,
             steps=plan_steps,
         )
-        del var_exprs
         return GridLoad(plan, values, missing)
 
     # ----------------------------------------------------------- declarations
@@ -264,41 +263,47 @@ class _Loader:
                 "put values in a locals { } block or a variable default",
             )
 
+    def _declared(
+        self, tops: list[tuple[Block, Converter, int]], kind: str, usage: str
+    ) -> Iterator[tuple[str, Block, Converter, int]]:
+        """Blocks of one kind with the right labels, each id once (duplicates reported)."""
+        labels = 1 if kind == "variable" else 2
+        seen: dict[str, SourcePos] = {}
+        for top, conv, index in tops:
+            for blk in top.blocks:
+                if blk.type != kind:
+                    continue
+                if len(blk.labels) != labels:
+                    count = "one label" if labels == 1 else "two labels"
+                    self.error(blk.pos, "block-labels", f"a {kind} block has {count}: {usage}")
+                    continue
+                key = ".".join(blk.labels)
+                if key in seen:
+                    self.error(
+                        blk.pos,
+                        f"duplicate-{kind}",
+                        f'{kind} "{key}" is declared twice (first at {seen[key]})',
+                        "rename or remove one of them",
+                    )
+                    continue
+                seen[key] = blk.pos
+                yield key, blk, conv, index
+
     def _declarations_variables(
         self, tops: list[tuple[Block, Converter, int]]
-    ) -> tuple[dict[str, Variable], dict[str, Any]]:
+    ) -> dict[str, Variable]:
         variables: dict[str, Variable] = {}
-        where: dict[str, SourcePos] = {}
-        for top, conv, _ in tops:
+        for top, _, _ in tops:
             self._check_block_kinds(top)
             for blk in top.blocks:
                 if blk.type not in TOP_BLOCKS:
                     hint = suggest(blk.type, TOP_BLOCKS) or "blocks: " + ", ".join(TOP_BLOCKS)
                     self.error(blk.pos, "unknown-block", f'unknown block type "{blk.type}"', hint)
-                    continue
-                if blk.type != "variable":
-                    continue
-                if len(blk.labels) != 1:
-                    self.error(
-                        blk.pos,
-                        "block-labels",
-                        'a variable block has one label: variable "name" { }',
-                    )
-                    continue
-                vname = blk.labels[0]
-                if vname in where:
-                    self.error(
-                        blk.pos,
-                        "duplicate-variable",
-                        f'variable "{vname}" is declared twice (first at {where[vname]})',
-                        "rename or remove one of them",
-                    )
-                    continue
-                where[vname] = blk.pos
-                var = self._variable(blk, vname, conv)
-                if var is not None:
-                    variables[vname] = var
-        return variables, {}
+        for vname, blk, conv, _ in self._declared(tops, "variable", 'variable "name" { }'):
+            var = self._variable(blk, vname, conv)
+            if var is not None:
+                variables[vname] = var
+        return variables
 
     def _variable(self, blk: Block, vname: str, conv: Converter) -> Variable | None:
         self._unknown_members(blk, VARIABLE_ATTRS, ("validation",), f'variable "{vname}"')
@@ -376,57 +381,15 @@ class _Loader:
     def _declarations_resources(
         self, tops: list[tuple[Block, Converter, int]]
     ) -> dict[str, tuple[Block, Converter]]:
-        out: dict[str, tuple[Block, Converter]] = {}
-        for top, conv, _ in tops:
-            for blk in top.blocks:
-                if blk.type != "resource":
-                    continue
-                if len(blk.labels) != 2:
-                    self.error(
-                        blk.pos,
-                        "block-labels",
-                        'a resource block has two labels: resource "<type>" "<name>" { }',
-                    )
-                    continue
-                rid = ".".join(blk.labels)
-                if rid in out:
-                    self.error(
-                        blk.pos,
-                        "duplicate-resource",
-                        f'resource "{rid}" is declared twice (first at {out[rid][0].pos})',
-                        "rename or remove one of them",
-                    )
-                    continue
-                out[rid] = (blk, conv)
-        return out
+        usage = 'resource "<type>" "<name>" { }'
+        return {rid: (blk, conv) for rid, blk, conv, _ in self._declared(tops, "resource", usage)}
 
     def _declarations_steps(self, tops: list[tuple[Block, Converter, int]]) -> list[_StepDecl]:
-        out: list[_StepDecl] = []
-        seen: dict[str, SourcePos] = {}
-        for top, conv, index in tops:
-            for blk in top.blocks:
-                if blk.type != "step":
-                    continue
-                if len(blk.labels) != 2:
-                    self.error(
-                        blk.pos,
-                        "block-labels",
-                        'a step block has two labels: step "<runner>" "<name>" { }',
-                    )
-                    continue
-                runner, sname = blk.labels
-                sid = f"{runner}.{sname}"
-                if sid in seen:
-                    self.error(
-                        blk.pos,
-                        "duplicate-step",
-                        f'step "{sid}" is declared twice (first at {seen[sid]})',
-                        "give one of them another name",
-                    )
-                    continue
-                seen[sid] = blk.pos
-                out.append(_StepDecl(blk, runner, sname, sid, conv, index))
-        return out
+        usage = 'step "<runner>" "<name>" { }'
+        return [
+            _StepDecl(blk, blk.labels[0], blk.labels[1], sid, conv, index)
+            for sid, blk, conv, index in self._declared(tops, "step", usage)
+        ]
 
     def _unknown_members(
         self, blk: Block, attrs: Sequence[str], blocks: Sequence[str], what: str
