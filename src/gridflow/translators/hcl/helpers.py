@@ -1,0 +1,168 @@
+"""Pure helpers of the grid loader: tree mapping, reference patterns, messages."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from gridflow.errors import (
+    SourcePos,
+)
+from gridflow.expr import ast
+from gridflow.expr.evaluator import references, walk_bound
+from gridflow.plan.models import (
+    Location,
+    RefPattern,
+)
+
+
+def fan_out_problem(kind: str, value: Any) -> tuple[str, str] | None:
+    """What is wrong with a fan-out value, or None."""
+    if kind == "count":
+        if isinstance(value, bool) or not isinstance(value, int | float) or int(value) != value:
+            return (
+                f"count must be a whole number, got {_kind(value)}",
+                "write count = 3, or count = length(var.items)",
+            )
+        if value < 0:
+            return f"count cannot be negative, got {int(value)}", "use 0 to run no instances"
+        return None
+    if isinstance(value, dict):
+        return None
+    if isinstance(value, list):
+        bad = next((v for v in value if not isinstance(v, str)), None)
+        if bad is not None:
+            return (
+                f"for_each over a list needs strings, found {_kind(bad)}",
+                "use toset([...]) of strings, or a map",
+            )
+        if len(set(value)) != len(value):
+            return "for_each has duplicate keys", "use toset(...) to remove duplicates"
+        return None
+    return (
+        "fan-out over a non-collection: for_each needs a map or a set of strings, "
+        f"got {_kind(value)}",
+        "for a number of instances use count",
+    )
+
+
+def _kind(value: Any) -> str:
+    from gridflow.plan.types import describe
+
+    return describe(value)
+
+
+def _loc(pos: SourcePos) -> Location:
+    return Location(file=pos.file, line=pos.line, col=pos.col)
+
+
+def _pos(loc: Location) -> SourcePos:
+    return SourcePos(loc.file, loc.line, loc.col)
+
+
+def _grid_name(paths: Sequence[Path]) -> str:
+    if not paths:
+        return "grid"
+    first = paths[0].resolve()
+    return first.name if first.is_dir() else first.stem
+
+
+def _ancestry(sid: str, resolved: Mapping[str, str | None]) -> list[str]:
+    out = [sid]
+    while resolved.get(out[-1]) is not None:
+        parent = resolved[out[-1]]
+        assert parent is not None
+        if parent in out:
+            break
+        out.append(parent)
+    return out
+
+
+def _literal(node: ast.Node) -> tuple[bool, Any]:
+    """A value written as a plain literal (no names, no calls), if it is one."""
+    if isinstance(node, ast.Lit):
+        return True, node.value
+    if isinstance(node, ast.TupleExpr):
+        items = [_literal(i) for i in node.items]
+        return all(ok for ok, _ in items), [v for _, v in items]
+    if isinstance(node, ast.ObjectExpr):
+        out: dict[str, Any] = {}
+        for k, v in node.items:
+            ok_k, key = _literal(k)
+            ok_v, val = _literal(v)
+            if not (ok_k and ok_v and isinstance(key, str)):
+                return False, None
+            out[key] = val
+        return True, out
+    return False, None
+
+
+def _reference_patterns(node: ast.Node) -> list[tuple[str, RefPattern, ast.Node | None, ast.Node]]:
+    """Every step reference in ``node`` with the pattern it waits by."""
+    out: list[tuple[str, RefPattern, ast.Node | None, ast.Node]] = []
+
+    def visit(n: ast.Node) -> None:
+        if isinstance(n, ast.EachRef):
+            out.append((n.step, RefPattern.EACH, None, n))
+            return
+        if isinstance(n, ast.Index) and isinstance(n.obj, ast.StepRef):
+            key = n.key
+            if isinstance(key, ast.Lit) or not references(key)["steps"]:
+                out.append((n.obj.step, RefPattern.INSTANCE, key, n))
+                visit(key)
+                return
+        if (
+            isinstance(n, ast.GetAttr)
+            and isinstance(n.obj, ast.StepRef)
+            and n.name == "first_output"
+        ):
+            out.append((n.obj.step, RefPattern.FIRST, None, n))
+            return
+        if isinstance(n, ast.StepRef):
+            out.append((n.step, RefPattern.ALL, None, n))
+            return
+        for child in ast.children(n):
+            visit(child)
+
+    visit(node)
+    return out
+
+
+def _local_refs(node: ast.Node) -> list[tuple[Any, None]]:
+    out: list[tuple[Any, None]] = []
+    for n, bound in walk_bound(node):
+        if (
+            isinstance(n, ast.GetAttr)
+            and isinstance(n.obj, ast.Var)
+            and n.obj.name == "local"
+            and "local" not in bound
+        ):
+            out.append((n, None))
+    return out
+
+
+def _map(node: ast.Node, fn: Any) -> ast.Node:
+    """Rebuild ``node`` top-down: ``fn(n)`` returns a replacement or None to descend."""
+    swapped = fn(node)
+    if swapped is not None:
+        return swapped  # type: ignore[no-any-return]
+    changes: dict[str, Any] = {}
+    for field in dataclasses.fields(node):
+        value = getattr(node, field.name)
+        new = _map_value(value, fn)
+        if new is not value:
+            changes[field.name] = new
+    return dataclasses.replace(node, **changes) if changes else node
+
+
+def _map_value(value: Any, fn: Any) -> Any:
+    if isinstance(value, ast._NODE_TYPES):
+        return _map(value, fn)
+    if isinstance(value, tuple):
+        items = [_map_value(v, fn) for v in value]
+        if all(a is b for a, b in zip(items, value, strict=True)):
+            return value
+        return tuple(items)
+    return value
