@@ -67,7 +67,9 @@ def check_http_fanout(doc: dict[str, Any], stderr: str) -> None:
 
 def check_hello(doc: dict[str, Any], stderr: str) -> None:
     assert doc["steps"]["print.greet"]["outputs"][1] == "hello, Grace (#2)"
-    assert doc["steps"]["print.banner"]["output"] == "ADA, GRACE, LINUS\nsaid 3 greetings\n"
+    banner = doc["steps"]["print.banner"]
+    assert banner["output"] == "ADA, GRACE, LINUS\nsaid 3 greetings\n"
+    assert banner["outputs"] == [banner["output"]]  # SPEC §6: outputs for every step
 
 
 def check_retries_and_timeouts(doc: dict[str, Any], stderr: str) -> None:

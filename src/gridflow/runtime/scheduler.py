@@ -465,11 +465,12 @@ class GridRun:
                 "skipped": counts[Status.SKIPPED],
                 "cancelled": counts[Status.CANCELLED],
                 "attempts": sum(i.attempts for i in insts),
-                "outputs": [i.output for i in insts] if sr.fanned else None,
+                # SPEC §6: outputs in instance order, for every step; a step that
+                # is not fanned out also gets its one value as "output".
+                "outputs": [i.output for i in insts],
             }
             if not sr.fanned:
                 entry["output"] = insts[0].output if insts else None
-                entry.pop("outputs")
             if sr.keyed:
                 entry["keys"] = [i.key for i in insts]
             errors = [
@@ -481,7 +482,9 @@ class GridRun:
             if durations:
                 entry["duration_ms"] = round(max(durations), 3)
             if sr.step.sensitive:
-                entry["outputs" if sr.fanned else "output"] = "***"
+                entry["outputs"] = ["***" for _ in insts]
+                if "output" in entry:
+                    entry["output"] = "***"
             steps[sr.step.id] = entry
         doc: dict[str, Any] = {
             "status": self.status.value,
