@@ -34,7 +34,7 @@ from __future__ import annotations
 import dataclasses
 import time
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from gridflow.errors import ExpressionError, GridflowError, SourcePos
@@ -396,6 +396,66 @@ class GridRun:
         self._running += 1
         self._emit("started", inst)
         return Work(self.run_id, step, inst.position, inst.key, arguments, dict(step.uses))
+
+    # ------------------------------------------- one task per instance
+    # Engines whose tasks run apart (Airflow workers) rebuild only what one
+    # task needs: upstream instances restored from the engine's own store
+    # (XCom), then this step's instances expanded and one prepared, by the
+    # same rules the in-process engines use. No semantics live in engines.
+
+    def restore(self, step_id: str, records: Sequence[Mapping[str, Any]]) -> None:
+        """Set ``step_id``'s instances from :meth:`Instance.to_record` records."""
+        sr = self._steps[step_id]
+        source = self._steps[sr.root].step if sr.root is not None else sr.step
+        sr.instances = [
+            Instance.from_record(step_id, dict(r))
+            for r in sorted(records, key=lambda r: int(r["position"]))
+        ]
+        sr.expanded = True
+        sr.keyed = source.fan_out is not None and source.fan_out.kind == "for_each"
+        succeeded = [i for i in sr.instances if i.status is Status.SUCCESS]
+        # first_output: the instance that succeeded first in time.
+        sr.first_ok = (
+            min(succeeded, key=lambda i: (i.ended or 0.0, i.position)).position
+            if succeeded
+            else None
+        )
+
+    def instance_keys(self, step_id: str) -> list[tuple[int | str | None, Any]]:
+        """Expand ``step_id`` (its upstreams restored) and list (key, value) per instance.
+
+        Raises :class:`ExpressionError` when the fan-out cannot be evaluated.
+        """
+        sr = self._steps[step_id]
+        if not sr.expanded:
+            self._expand(sr)
+            if self.failure is not None and not sr.instances:
+                raise ExpressionError(self.failure.message)
+        return [(i.key, i.value) for i in sr.instances]
+
+    def prepare_one(self, step_id: str, position: int) -> Work | Outcome:
+        """Work for one instance, or the Outcome it settled to without running
+        (skipped by ``if``, or failed evaluating its arguments)."""
+        sr = self._steps[step_id]
+        self.instance_keys(step_id)
+        inst = sr.instances[position]
+        work = self._prepare(sr, inst)
+        if work is not None:
+            return work
+        return Outcome(inst.status, inst.output, inst.error, inst.attempts)
+
+    def records(self, step_id: str) -> list[dict[str, Any]]:
+        return [i.to_record() for i in self._steps[step_id].instances]
+
+    def needs(self, step_id: str) -> list[str]:
+        """Steps whose instances a task of ``step_id`` must restore first."""
+        sr = self._steps[step_id]
+        out = dict.fromkeys(sr.step.upstream_ids)
+        chain = sr.step.each_of
+        while chain is not None:
+            out.setdefault(chain, None)
+            chain = self.plan.steps[chain].each_of
+        return list(out)
 
     # ------------------------------------------------------------ completion
     def complete(self, work: Work, outcome: Outcome) -> None:

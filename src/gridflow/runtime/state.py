@@ -76,6 +76,39 @@ class Instance:
             else f"{self.step}[{self.key}]"
         )
 
+    def to_record(self) -> dict[str, Any]:
+        """Everything about this instance as JSON, for engines that keep state
+        between processes (Airflow XCom); :meth:`from_record` reads it back."""
+        return {
+            "position": self.position,
+            "key": self.key,
+            "value": self.value,
+            "status": self.status.value,
+            "output": self.output,
+            "error": self.error.as_dict() if self.error else None,
+            "attempts": self.attempts,
+            "started": self.started,
+            "ended": self.ended,
+        }
+
+    @classmethod
+    def from_record(cls, step: str, record: dict[str, Any]) -> Instance:
+        error = record.get("error")
+        return cls(
+            step=step,
+            position=int(record["position"]),
+            key=record.get("key"),
+            value=record.get("value"),
+            status=Status(record["status"]),
+            output=record.get("output"),
+            error=ErrorInfo(error["kind"], error["message"], dict(error.get("details") or {}))
+            if error
+            else None,
+            attempts=int(record.get("attempts") or 0),
+            started=record.get("started"),
+            ended=record.get("ended"),
+        )
+
     def as_value(self) -> dict[str, Any]:
         """The instance as expressions see it: ``{"output", "error", "status"}``."""
         return {
