@@ -403,14 +403,27 @@ class GridRun:
     # (XCom), then this step's instances expanded and one prepared, by the
     # same rules the in-process engines use. No semantics live in engines.
 
-    def restore(self, step_id: str, records: Sequence[Mapping[str, Any]]) -> None:
-        """Set ``step_id``'s instances from :meth:`Instance.to_record` records."""
+    def restore(
+        self,
+        step_id: str,
+        records: Sequence[Mapping[str, Any]],
+        keys: Sequence[tuple[int | str | None, Any]] | None = None,
+    ) -> None:
+        """Set ``step_id``'s instances from :meth:`Instance.to_record` records.
+
+        With ``keys`` (from :meth:`instance_keys`), positions that have no
+        record yet (an instance still running elsewhere) are pending.
+        """
         sr = self._steps[step_id]
         source = self._steps[sr.root].step if sr.root is not None else sr.step
-        sr.instances = [
-            Instance.from_record(step_id, dict(r))
-            for r in sorted(records, key=lambda r: int(r["position"]))
-        ]
+        by_position = {int(r["position"]): Instance.from_record(step_id, dict(r)) for r in records}
+        if keys is None:
+            sr.instances = [by_position[p] for p in sorted(by_position)]
+        else:
+            sr.instances = [
+                by_position.get(p) or Instance(step_id, p, key, value)
+                for p, (key, value) in enumerate(keys)
+            ]
         sr.expanded = True
         sr.keyed = source.fan_out is not None and source.fan_out.kind == "for_each"
         succeeded = [i for i in sr.instances if i.status is Status.SUCCESS]

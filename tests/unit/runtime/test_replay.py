@@ -120,3 +120,19 @@ def test_records_round_trip(tmp_path: Path) -> None:
     assert again.records("print.per") == done.records("print.per")
     assert again.instance_keys("print.fan") == [("a", "a"), ("b", "b"), ("c", "c")]
     assert again.needs("print.per2") == ["print.per", "print.fan"]
+
+
+def test_restore_with_keys_leaves_missing_positions_pending(tmp_path: Path) -> None:
+    (tmp_path / "main.hcl").write_text(textwrap.dedent(GRIDS["count-index-first-skip"]))
+    loaded = load_grid([tmp_path], environ={})
+    done = run_grid(loaded.plan, loaded.values)
+    partial = [r for r in done.records("print.n") if r["position"] != 2]
+    run = GridRun(loaded.plan, loaded.values)
+    run.restore("print.n", partial, keys=[(i, None) for i in range(4)])
+    assert [i.status.value for i in run.instances("print.n")] == [
+        "success",
+        "success",
+        "pending",
+        "success",
+    ]
+    assert run.instances("print.n")[2].key == 2
