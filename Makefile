@@ -11,7 +11,14 @@ EXAMPLE ?= dags_examples/grids/http_fanout
 ENGINE ?= prefect
 LINTED := $(wildcard src tests bench examples)
 
-.PHONY: setup run test lint typecheck unit check bench clean
+# Airflow lives in its own venv: the newest apache-airflow and prefect pin
+# shared web libraries differently (docs/decisions/0002-airflow-environment.md).
+AF_VENV := .venv-airflow
+AF_PY := $(AF_VENV)/bin/python
+AF_UV := $(AF_VENV)/bin/uv
+AF_STAMP := $(AF_VENV)/.gridflow-installed
+
+.PHONY: setup run test lint typecheck unit check bench clean setup-airflow test-airflow
 
 setup: $(STAMP)
 
@@ -24,6 +31,21 @@ $(STAMP): pyproject.toml | $(PY)
 	@test -x $(UV) || { $(PY) -m pip --version >/dev/null 2>&1 || $(PY) -m ensurepip --upgrade >/dev/null; $(PY) -m pip install --quiet uv; }
 	$(UV) pip install --quiet --python $(PY) -e ".[prefect,dev]"
 	@touch $(STAMP)
+
+setup-airflow: $(AF_STAMP)
+
+$(AF_PY):
+	$(PYTHON) -m venv $(AF_VENV)
+	$(AF_PY) -m pip install --quiet --upgrade pip uv
+
+$(AF_STAMP): pyproject.toml | $(AF_PY)
+	@test -x $(AF_UV) || { $(AF_PY) -m pip --version >/dev/null 2>&1 || $(AF_PY) -m ensurepip --upgrade >/dev/null; $(AF_PY) -m pip install --quiet uv; }
+	$(AF_UV) pip install --quiet --python $(AF_PY) -e ".[airflow,dev]"
+	@touch $(AF_STAMP)
+
+# Starts a real Airflow (api-server, scheduler, dag-processor) once per session.
+test-airflow: setup-airflow
+	$(AF_VENV)/bin/pytest -q -m airflow tests/airflow
 
 run: setup
 	$(PY) examples/run_example.py --engine $(ENGINE) $(EXAMPLE)
@@ -39,10 +61,11 @@ unit: setup
 	$(VENV)/bin/pytest -x -q -m "not integration"
 
 test: setup lint typecheck
-	$(VENV)/bin/pytest -q
+	$(VENV)/bin/pytest -q -m "not airflow"
+	$(MAKE) test-airflow
 
 bench: setup
 	$(PY) bench/compile.py
 
 clean:
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis
+	rm -rf $(VENV) $(AF_VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis
