@@ -35,14 +35,13 @@ class Block:
 
 def read_body(body: Tree[Any], file: str, source: str) -> Block:
     """The top level of a file, as a block without a type."""
-    return _block_from("", [], body, SourcePos(file, 1, 1), file, source)
+    return _block_from("", [], body, SourcePos(file, 1, 1), file, source.splitlines())
 
 
 def _block_from(
-    kind: str, labels: list[str], body: Tree[Any], pos: SourcePos, file: str, source: str
+    kind: str, labels: list[str], body: Tree[Any], pos: SourcePos, file: str, lines: list[str]
 ) -> Block:
     block = Block(kind, labels, {}, [], pos)
-    lines = source.splitlines()
     for item in body.children:
         if not isinstance(item, Tree):
             continue
@@ -64,7 +63,7 @@ def _block_from(
             line, col = line_col(item)
             block.blocks.append(
                 _block_from(
-                    identifier(head), sub_labels, inner, SourcePos(file, line, col), file, source
+                    identifier(head), sub_labels, inner, SourcePos(file, line, col), file, lines
                 )
             )
     return block

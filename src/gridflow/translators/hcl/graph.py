@@ -132,87 +132,88 @@ class GraphRules(NameRules):
 
     # ------------------------------------------------------------------ chains
     def _chains(self, steps: dict[str, Step]) -> dict[str, Step]:
-        """Resolve ``[each]`` clones: which step each clone follows."""
-        each_targets = {
-            sid: [e.upstream for e in s.edges if e.pattern is RefPattern.EACH]
-            for sid, s in steps.items()
-        }
-        resolved: dict[str, str | None] = {}
-        visiting: set[str] = set()
+        """Resolve ``[each]`` clones: which step each clone follows.
 
-        def chain_of(sid: str) -> str | None:
-            if sid in resolved:
-                return resolved[sid]
-            if sid in visiting:
-                return None
-            visiting.add(sid)
-            step = steps[sid]
-            targets = each_targets[sid]
-            result: str | None = None
-            if targets:
-                if step.fan_out is not None:
-                    self.error(
-                        _pos(step.loc),
-                        "each-and-fan-out",
-                        f'step "{sid}" uses [each] and also sets {step.fan_out.kind}',
-                        "an [each] step is cloned per instance already; remove the count/for_each",
-                    )
-                lineage: dict[str, list[str]] = {}
-                for t in targets:
-                    if t not in steps:
-                        continue
-                    t_parent = chain_of(t)
-                    if steps[t].fan_out is None and t_parent is None:
-                        edge = next(
-                            e
-                            for e in step.edges
-                            if e.upstream == t and e.pattern is RefPattern.EACH
-                        )
-                        self.error(
-                            _pos(edge.loc),
-                            "each-not-fanned",
-                            f'"{t}[each]": step "{t}" is not fanned out',
-                            "[each] follows the instances of a step with count or for_each; "
-                            f"use {t}.output instead",
-                        )
-                        continue
-                    lineage[t] = _ancestry(t, resolved)
-                if lineage:
-                    deepest = max(lineage, key=lambda k: len(lineage[k]))
-                    for t in lineage:
-                        if t not in lineage[deepest]:
-                            edge = next(
-                                e
-                                for e in step.edges
-                                if e.upstream == t and e.pattern is RefPattern.EACH
-                            )
-                            self.error(
-                                _pos(edge.loc),
-                                "each-mixed",
-                                f'step "{sid}" follows [each] of "{deepest}" and of "{t}", '
-                                "which fan out separately",
-                                "an [each] step can follow only one chain of fanned-out steps",
-                            )
-                    result = deepest
-            resolved[sid] = result
-            visiting.discard(sid)
-            return result
-
-        for sid in steps:
-            chain_of(sid)
+        ``steps`` must be in topological order, so every step a clone follows
+        is resolved before the clone: one pass, no recursion (chains can be
+        thousands of steps long).
+        """
+        parent_of: dict[str, str | None] = {}
+        root_of: dict[str, str] = {}
+        depth: dict[str, int] = {}
         out: dict[str, Step] = {}
         for sid, step in steps.items():
-            parent = resolved.get(sid)
-            if parent is not None:
-                step = step.model_copy(update={"each_of": parent})
-                root = parent
-                while resolved.get(root) is not None:
-                    root = resolved[root]  # type: ignore[assignment]
-                self._check_clone_names(step, steps[root])
-            elif step.fan_out is None:
-                self._check_unfanned_names(step)
+            targets = list(
+                dict.fromkeys(e.upstream for e in step.edges if e.pattern is RefPattern.EACH)
+            )
+            parent: str | None = None
+            if targets:
+                parent = self._chain_parent(sid, step, targets, steps, parent_of, depth)
+            parent_of[sid] = parent
+            if parent is None:
+                root_of[sid], depth[sid] = sid, 0
+                if step.fan_out is None:
+                    self._check_unfanned_names(step)
+                out[sid] = step
+                continue
+            root_of[sid], depth[sid] = root_of[parent], depth[parent] + 1
+            step = step.model_copy(update={"each_of": parent})
+            self._check_clone_names(step, steps[root_of[sid]])
             out[sid] = step
         return out
+
+    def _chain_parent(
+        self,
+        sid: str,
+        step: Step,
+        targets: list[str],
+        steps: dict[str, Step],
+        parent_of: dict[str, str | None],
+        depth: dict[str, int],
+    ) -> str | None:
+        """The step whose instances ``sid`` is cloned over, or None (reported)."""
+        if step.fan_out is not None:
+            self.error(
+                _pos(step.loc),
+                "each-and-fan-out",
+                f'step "{sid}" uses [each] and also sets {step.fan_out.kind}',
+                "an [each] step is cloned per instance already; remove the count/for_each",
+            )
+        valid: list[str] = []
+        for t in targets:
+            if t not in steps:
+                continue
+            if steps[t].fan_out is None and parent_of.get(t) is None:
+                self.error(
+                    _pos(self._each_edge(step, t).loc),
+                    "each-not-fanned",
+                    f'"{t}[each]": step "{t}" is not fanned out',
+                    "[each] follows the instances of a step with count or for_each; "
+                    f"use {t}.output instead",
+                )
+                continue
+            valid.append(t)
+        if not valid:
+            return None
+        deepest = max(valid, key=lambda t: depth[t])
+        if len(valid) > 1:
+            line = set(_ancestry(deepest, parent_of))
+            for t in valid:
+                if t not in line:
+                    self.error(
+                        _pos(self._each_edge(step, t).loc),
+                        "each-mixed",
+                        f'step "{sid}" follows [each] of "{deepest}" and of "{t}", '
+                        "which fan out separately",
+                        "an [each] step can follow only one chain of fanned-out steps",
+                    )
+        return deepest
+
+    @staticmethod
+    def _each_edge(step: Step, upstream: str) -> Edge:
+        return next(
+            e for e in step.edges if e.upstream == upstream and e.pattern is RefPattern.EACH
+        )
 
     def _clone_exprs(self, step: Step) -> list[Expr]:
         return [*step.arguments.values(), *([step.if_] if step.if_ else [])]
@@ -258,9 +259,6 @@ class GraphRules(NameRules):
         """Topological order, stable by source position; cycles reported whole."""
         rank = {d.id: (d.file_index, d.block.pos.line, d.block.pos.col) for d in decls}
         deps = {sid: set(s.upstream_ids) & set(steps) for sid, s in steps.items()}
-        for sid, s in steps.items():
-            if s.each_of:
-                deps[sid].add(s.each_of)
         down: dict[str, set[str]] = {sid: set() for sid in steps}
         for sid, ups in deps.items():
             for u in ups:
@@ -277,7 +275,8 @@ class GraphRules(NameRules):
                 if indeg[d] == 0:
                     heapq.heappush(heap, (rank[d], d))
         if len(order) < len(steps):
-            left = {sid for sid in steps if sid not in order}
+            done = set(order)
+            left = {sid for sid in steps if sid not in done}
             self._report_cycle(left, deps, steps, rank)
             return steps
         return {sid: steps[sid] for sid in order}

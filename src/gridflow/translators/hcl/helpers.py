@@ -69,14 +69,15 @@ def _grid_name(paths: Sequence[Path]) -> str:
     return first.name if first.is_dir() else first.stem
 
 
-def _ancestry(sid: str, resolved: Mapping[str, str | None]) -> list[str]:
+def _ancestry(sid: str, parent_of: Mapping[str, str | None]) -> list[str]:
+    """``sid`` and the steps it is cloned over, up to the chain root."""
     out = [sid]
-    while resolved.get(out[-1]) is not None:
-        parent = resolved[out[-1]]
-        assert parent is not None
-        if parent in out:
-            break
+    seen = {sid}
+    parent = parent_of.get(sid)
+    while parent is not None and parent not in seen:
         out.append(parent)
+        seen.add(parent)
+        parent = parent_of.get(parent)
     return out
 
 

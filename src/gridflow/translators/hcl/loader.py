@@ -174,9 +174,9 @@ class _Loader(StepRules):
         built = [self._step(decl) for decl in steps]
         plan_steps = {s.id: s for s in built if s is not None}
         if not self.diags:
-            plan_steps = self._chains(plan_steps)
-        if not self.diags:
             plan_steps = self._order(plan_steps, steps)
+        if not self.diags:
+            plan_steps = self._chains(plan_steps)
         if self.diags:
             raise LoadError(self.diags)
         grid_name = name or _grid_name(paths)
