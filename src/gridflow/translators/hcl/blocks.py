@@ -89,6 +89,12 @@ def _text(tree: Tree[Any], lines: list[str]) -> str:
         return ""
     start_col = meta.column - 1
     end_col = meta.end_column - 1
+    if end_line > len(lines):
+        # The span ends after the final newline (the file's last expression
+        # carries it): take everything to the end.
+        end_line, end_col = len(lines), len(lines[-1]) if lines else 0
+    if start_line > len(lines):
+        return ""
     if start_line == end_line:
         return str(lines[start_line - 1][start_col:end_col]).rstrip()
     chunk = [lines[start_line - 1][start_col:]]

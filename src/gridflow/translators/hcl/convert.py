@@ -10,6 +10,7 @@ and parsed as expressions, with their positions shifted back into the file.
 
 from __future__ import annotations
 
+import bisect
 import dataclasses
 import re
 from collections.abc import Iterator
@@ -19,7 +20,7 @@ from lark import Token, Tree
 
 from gridflow.errors import ExpressionError, SourcePos
 from gridflow.expr import ast
-from gridflow.translators.hcl.heredoc import heredoc_string
+from gridflow.translators.hcl.heredoc import HEREDOC_PREFIX, heredoc_string
 
 _ESCAPES = {"n": "\n", "t": "\t", "r": "\r", '"': '"', "\\": "\\"}
 _UNICODE = re.compile(r"\\(?:u([0-9a-fA-F]{4})|U([0-9a-fA-F]{8})|(.))", re.DOTALL)
@@ -125,11 +126,12 @@ class Converter:
             inner = part.children[0]
             if isinstance(inner, Token):
                 if inner.type == "STRING_CHARS":
-                    pieces.append(("text", unescape(str(inner))))
+                    text = unescape(str(inner))
                 elif inner.type in ("ESCAPED_INTERPOLATION", "ESCAPED_DIRECTIVE"):
-                    pieces.append(("text", str(inner)[1:]))
+                    text = str(inner)[1:]
                 else:
-                    pieces.append(("text", str(inner)))
+                    text = str(inner)
+                pieces.append(("text", ast.Lit(text, *line_col(inner))))
             else:
                 pieces.append((str(inner.data), inner))
         return pieces
@@ -159,9 +161,9 @@ class Converter:
             if kind == "text":
                 if parts and isinstance(parts[-1], ast.Lit) and isinstance(parts[-1].value, str):
                     last = parts[-1]
-                    parts[-1] = ast.Lit(last.value + value, last.line, last.col)
+                    parts[-1] = ast.Lit(last.value + value.value, last.line, last.col)
                 else:
-                    parts.append(ast.Lit(value))
+                    parts.append(value)
             elif kind == "interpolation":
                 parts.append(self.expr(_subtrees(value)[0]))
             elif kind == "template_if_start":
@@ -210,14 +212,30 @@ class Converter:
         raw = str(token)
         lines = raw.split("\n")
         body_lines = lines[1:-2]  # drop the <<EOT line, the closing marker and final ""
+        cut = 0
         if trim:
             indents = [len(x) - len(x.lstrip(" \t")) for x in body_lines if x.strip()]
             cut = min(indents, default=0)
             body_lines = [x[cut:] for x in body_lines]
         body = "\n".join(body_lines) + ("\n" if body_lines else "")
-        node = self._string(heredoc_string(self.file, body, line + 1))
-        # The body was parsed as one line: point nested nodes at the heredoc.
-        return ast.replace(node, lambda n: dataclasses.replace(n, line=line, col=col))
+        string, origin = heredoc_string(self.file, body, line + 1)
+        node = self._string(string)
+        starts = [0]
+        for body_line in body_lines:
+            starts.append(starts[-1] + len(body_line) + 1)
+
+        def place(n: ast.Node) -> ast.Node:
+            # The body was parsed as one line after HEREDOC_PREFIX: map each
+            # column back to the body's line and column in the file.
+            index = n.col - 1 - len(HEREDOC_PREFIX)
+            if n.line != 1 or not 0 <= index < len(origin):
+                return dataclasses.replace(n, line=line, col=col)
+            offset = origin[index]
+            row = bisect.bisect_right(starts, offset) - 1
+            return dataclasses.replace(n, line=line + 1 + row, col=offset - starts[row] + 1 + cut)
+
+        node = ast.replace(node, place)
+        return dataclasses.replace(node, line=line, col=col)
 
     # ------------------------------------------------------------ collections
     def _tuple(self, tree: Tree[Any]) -> ast.Node:

@@ -22,22 +22,33 @@ _TEXT_ESCAPES = {"\\": "\\\\", '"': '\\"', "\n": "\\n", "\r": "\\r", "\t": "\\t"
 
 def as_quoted(body: str) -> str:
     """The quoted HCL string equivalent to heredoc ``body``."""
-    out: list[str] = []
+    return quoted_with_origins(body)[0]
+
+
+def quoted_with_origins(body: str) -> tuple[str, list[int]]:
+    """``as_quoted(body)`` and, for each of its characters, the offset in ``body``
+    it came from (so positions found in the quoted form map back to the file)."""
+    out: list[str] = ['"']
+    origin: list[int] = [0]
     i, n = 0, len(body)
     while i < n:
-        two = body[i : i + 2]
         three = body[i : i + 3]
         if three in ("$${", "%%{"):
-            out.append(three)
-            i += 3
-        elif two in ("${", "%{"):
+            chunk, end = three, i + 3
+        elif body[i : i + 2] in ("${", "%{"):
             end = _closing_brace(body, i + 2)
-            out.append(body[i:end])
-            i = end
+            chunk = body[i:end]
         else:
-            out.append(_TEXT_ESCAPES.get(body[i], body[i]))
-            i += 1
-    return '"' + "".join(out) + '"'
+            chunk, end = _TEXT_ESCAPES.get(body[i], body[i]), i + 1
+        out.append(chunk)
+        if end - i == len(chunk):
+            origin.extend(range(i, end))
+        else:
+            origin.extend([i] * len(chunk))
+        i = end
+    out.append('"')
+    origin.append(n)
+    return "".join(out), origin
 
 
 def _closing_brace(text: str, start: int) -> int:
@@ -64,14 +75,19 @@ def _closing_brace(text: str, start: int) -> int:
     return len(text)
 
 
-def heredoc_string(file: str, body: str, line: int) -> Tree[Any]:
-    """The ``string`` tree of ``body`` parsed as a quoted string."""
+def heredoc_string(file: str, body: str, line: int) -> tuple[Tree[Any], list[int]]:
+    """The ``string`` tree of ``body`` parsed as a quoted string, and the body
+    offset of each column of the line it was parsed from (see HEREDOC_PREFIX)."""
+    quoted, origin = quoted_with_origins(body)
     try:
-        tree = hcl2.parses_to_tree(f"x = {as_quoted(body)}\n")
+        tree = hcl2.parses_to_tree(f"{HEREDOC_PREFIX}{quoted}\n")
     except LarkError as exc:
         raise ExpressionError(
             "the interpolations in this heredoc do not parse",
             pos=SourcePos(file, line, 1),
             hint=f"check every ${{...}} and %{{...}} in it ({type(exc).__name__})",
         ) from None
-    return next(tree.find_data("string"))
+    return next(tree.find_data("string")), origin
+
+
+HEREDOC_PREFIX = "x = "
