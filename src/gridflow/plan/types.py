@@ -8,6 +8,7 @@ sets are de-duplicated lists, objects drop attributes they do not declare.
 from __future__ import annotations
 
 import math
+import re
 from typing import Any
 
 from gridflow.errors import ExpressionError, GridflowError, SourcePos, suggest
@@ -71,6 +72,15 @@ def parse_type(node: ast.Node, file: str) -> TypeSpec:
                     if isinstance(value, ast.Call) and value.name == "optional":
                         if not value.args:
                             raise fail(value, "optional(...) takes a type", "e.g. optional(string)")
+                        if len(value.args) > 1:
+                            # TypeSpec has nowhere to keep a default; dropping it silently
+                            # would hand the grid null where its author expects a value.
+                            raise fail(
+                                value,
+                                "optional(...) with a default value is not supported",
+                                f"write optional({_text(value.args[0])}) and handle null, "
+                                "or give the whole object in the variable's default",
+                            )
                         optional.append(key.value)
                         value = value.args[0]
                     fields[key.value] = read(value)
@@ -81,6 +91,15 @@ def parse_type(node: ast.Node, file: str) -> TypeSpec:
         raise fail(n, "this is not a type", "types: " + ", ".join(_ALL))
 
     return read(node)
+
+
+def _text(node: ast.Node) -> str:
+    """A type expression written back, for hints; ``T`` where it is not a type."""
+    if isinstance(node, ast.Var):
+        return node.name
+    if isinstance(node, ast.Call) and node.args:
+        return f"{node.name}({_text(node.args[0])})" if len(node.args) == 1 else f"{node.name}(...)"
+    return "T"
 
 
 def describe(value: Any) -> str:
@@ -121,16 +140,14 @@ def _coerce(value: Any, spec: TypeSpec, path: str) -> Any:
             )
         raise TypeMismatch(f"expected string, got {describe(value)}", path)
     if kind == "number":
-        if isinstance(value, int | float) and not isinstance(value, bool):
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        if isinstance(value, float) and math.isfinite(value):
             return value
         if isinstance(value, str):
-            try:
-                number = float(value.strip())
-            except ValueError:
-                pass
-            else:
-                if math.isfinite(number):
-                    return int(number) if number.is_integer() and "." not in value else number
+            number = _number(value.strip())
+            if number is not None:
+                return number
         raise TypeMismatch(f"expected number, got {describe(value)}", path)
     if kind == "bool":
         if isinstance(value, bool):
@@ -144,8 +161,11 @@ def _coerce(value: Any, spec: TypeSpec, path: str) -> Any:
             raise TypeMismatch(f"expected {spec}, got {describe(value)}", path)
         if kind == "tuple":
             if len(value) != len(spec.items):
+                want = len(spec.items)
                 raise TypeMismatch(
-                    f"expected {spec} with {len(spec.items)} elements, got {len(value)}", path
+                    f"expected {spec} with {want} element{'' if want == 1 else 's'}, "
+                    f"got {len(value)}",
+                    path,
                 )
             return [
                 _coerce(v, t, f"{path}[{i}]")
@@ -153,14 +173,8 @@ def _coerce(value: Any, spec: TypeSpec, path: str) -> Any:
             ]
         items = [_coerce(v, elem, f"{path}[{i}]") for i, v in enumerate(value)]
         if kind == "set":
-            unique: list[Any] = []
-            for item in items:
-                if item not in unique:
-                    unique.append(item)
-            try:
-                return sorted(unique)
-            except TypeError:
-                return unique
+            unique = {_key(item): item for item in items}
+            return [unique[k] for k in sorted(unique)]
         return items
     if not isinstance(value, dict):
         raise TypeMismatch(f"expected {spec}, got {describe(value)}", path)
@@ -178,3 +192,40 @@ def _coerce(value: Any, spec: TypeSpec, path: str) -> Any:
             raise TypeMismatch(f'attribute "{name}" is required', path)
         out[name] = _coerce(value[name], field, where)
     return out
+
+
+# HCL number syntax; Python's float() would also take "1_000", "inf" and "nan".
+_NUMBER = re.compile(r"-?(?:\d+(?:\.\d+)?|\.\d+)(?:[eE][+-]?\d+)?")
+
+
+def _number(text: str) -> int | float | None:
+    if not _NUMBER.fullmatch(text):
+        return None
+    if text.lstrip("-").isdigit():
+        # int() keeps every digit of a long id that float() would round.
+        return int(text)
+    number = float(text)
+    if not math.isfinite(number):
+        return None
+    return int(number) if number.is_integer() and "." not in text else number
+
+
+def _key(value: Any) -> tuple[Any, ...]:
+    """A hashable, totally ordered stand-in for a value, for sets.
+
+    Python's ``True == 1`` would merge a bool with a number, and comparing a
+    string with a number raises; tagging each value with its kind avoids both.
+    """
+    if value is None:
+        return ("null",)
+    if isinstance(value, bool):
+        return ("bool", value)
+    if isinstance(value, int | float):
+        return ("number", value)
+    if isinstance(value, str):
+        return ("string", value)
+    if isinstance(value, list | tuple):
+        return ("list", tuple(_key(v) for v in value))
+    if isinstance(value, dict):
+        return ("object", tuple(sorted((str(k), _key(v)) for k, v in value.items())))
+    return ("other", repr(value))
