@@ -23,10 +23,28 @@ _ALL = (*_PRIMITIVES, *_COLLECTIONS, "tuple", "object")
 class TypeMismatch(GridflowError):
     """A value does not fit a declared type; ``path`` says where inside it."""
 
-    def __init__(self, message: str, path: str = "") -> None:
+    def __init__(self, message: str, path: str = "", *, redacted: str | None = None) -> None:
         self.message = message
         self.path = path
+        # The same message without the offending value, for sensitive variables.
+        self.redacted = redacted if redacted is not None else message
         super().__init__(f"at {path}: {message}" if path else message)
+
+    def safe_str(self) -> str:
+        """The message with no part of the value in it."""
+        return f"at {self.path}: {self.redacted}" if self.path else self.redacted
+
+
+def _mismatch(expected: object, value: Any, path: str) -> TypeMismatch:
+    return TypeMismatch(
+        f"expected {expected}, got {describe(value)}",
+        path,
+        redacted=f"expected {expected}, got {_kind(value)}",
+    )
+
+
+def _kind(value: Any) -> str:
+    return describe(value).split(" ", 1)[0]
 
 
 def parse_type(node: ast.Node, file: str) -> TypeSpec:
@@ -138,7 +156,7 @@ def _coerce(value: Any, spec: TypeSpec, path: str) -> Any:
             return (
                 str(int(value)) if isinstance(value, float) and value.is_integer() else str(value)
             )
-        raise TypeMismatch(f"expected string, got {describe(value)}", path)
+        raise _mismatch("string", value, path)
     if kind == "number":
         if isinstance(value, int) and not isinstance(value, bool):
             return value
@@ -148,17 +166,17 @@ def _coerce(value: Any, spec: TypeSpec, path: str) -> Any:
             number = _number(value.strip())
             if number is not None:
                 return number
-        raise TypeMismatch(f"expected number, got {describe(value)}", path)
+        raise _mismatch("number", value, path)
     if kind == "bool":
         if isinstance(value, bool):
             return value
         if isinstance(value, str) and value in ("true", "false"):
             return value == "true"
-        raise TypeMismatch(f"expected bool, got {describe(value)}", path)
+        raise _mismatch("bool", value, path)
     elem = spec.elem or TypeSpec(kind="any")
     if kind in ("list", "set", "tuple"):
         if not isinstance(value, list | tuple):
-            raise TypeMismatch(f"expected {spec}, got {describe(value)}", path)
+            raise _mismatch(spec, value, path)
         if kind == "tuple":
             if len(value) != len(spec.items):
                 want = len(spec.items)
@@ -177,7 +195,7 @@ def _coerce(value: Any, spec: TypeSpec, path: str) -> Any:
             return [unique[k] for k in sorted(unique)]
         return items
     if not isinstance(value, dict):
-        raise TypeMismatch(f"expected {spec}, got {describe(value)}", path)
+        raise _mismatch(spec, value, path)
     if kind == "map":
         return {
             str(k): _coerce(v, elem, f"{path}.{k}" if path else str(k)) for k, v in value.items()

@@ -219,3 +219,19 @@ TYPES = [
 def test_coerce_raises_only_type_mismatch(value: Any, type_text: str) -> None:
     with contextlib.suppress(TypeMismatch):
         coerce(value, type_of(type_text))
+
+
+@pytest.mark.parametrize(
+    ("type_text", "value", "safe"),
+    [
+        ("number", "s3cret", "expected number, got string"),
+        ("list(number)", [1, "s3cret"], "at [1]: expected number, got string"),
+        ("bool", 12345, "expected bool, got number"),
+        ("object({a = string})", {}, 'attribute "a" is required'),
+    ],
+    ids=["string", "nested", "number", "required"],
+)
+def test_mismatch_safe_str_hides_the_value(type_text: str, value: Any, safe: str) -> None:
+    with pytest.raises(TypeMismatch) as info:
+        coerce(value, type_of(type_text))
+    assert info.value.safe_str() == safe
