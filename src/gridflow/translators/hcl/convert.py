@@ -134,6 +134,7 @@ class Converter:
                 pieces.append(("text", ast.Lit(text, *line_col(inner))))
             else:
                 pieces.append((str(inner.data), inner))
+        _apply_strip_markers(pieces)
         return pieces
 
     def _template_string(self, tree: Tree[Any]) -> ast.Node:
@@ -159,6 +160,8 @@ class Converter:
         parts: list[ast.Node] = []
         for kind, value in stream:
             if kind == "text":
+                if not value.value:
+                    continue  # emptied by a strip marker
                 if parts and isinstance(parts[-1], ast.Lit) and isinstance(parts[-1].value, str):
                     last = parts[-1]
                     parts[-1] = ast.Lit(last.value + value.value, last.line, last.col)
@@ -373,6 +376,33 @@ class Converter:
             if tree.data == "for_cond":
                 return self.expr(_subtrees(tree)[0])
         return None
+
+
+def _apply_strip_markers(pieces: list[tuple[str, Any]]) -> None:
+    """``%{~ ...}`` / ``%{... ~}``: drop the whitespace (newlines too) before/after
+    the directive from the neighbouring text, as HCL does."""
+    for i, (kind, value) in enumerate(pieces):
+        if kind == "text" or kind == "interpolation":
+            continue
+        tokens = [c for c in value.children if isinstance(c, Token)]
+        if len(tokens) < 2:
+            continue
+        if tokens[1].type == "STRIP_MARKER":
+            j = i - 1
+            while j >= 0 and pieces[j][0] == "text":
+                lit = pieces[j][1]
+                pieces[j] = ("text", dataclasses.replace(lit, value=lit.value.rstrip()))
+                if pieces[j][1].value:
+                    break
+                j -= 1
+        if tokens[-2].type == "STRIP_MARKER":
+            j = i + 1
+            while j < len(pieces) and pieces[j][0] == "text":
+                lit = pieces[j][1]
+                pieces[j] = ("text", dataclasses.replace(lit, value=lit.value.lstrip()))
+                if pieces[j][1].value:
+                    break
+                j += 1
 
 
 def _parenthesised(tree: Tree[Any]) -> bool:
