@@ -105,6 +105,10 @@ def test_replay_matches_the_local_engine(tmp_path: Path, grid: str) -> None:
     expected = run_grid(loaded.plan, loaded.values).result()["steps"]
     store = asyncio.run(replay(loaded.plan, loaded.values))
     for step_id, records in store.items():
+        if step_id == "print.first":
+            # first_output is whichever instance finished first: timing, not order.
+            assert records[0]["output"] in expected["print.n"]["outputs"]
+            continue
         assert [r["output"] for r in records] == expected[step_id]["outputs"], step_id
         assert [r["status"] for r in records].count("success") == expected[step_id]["succeeded"]
         assert [r["status"] for r in records].count("skipped") == expected[step_id]["skipped"]
