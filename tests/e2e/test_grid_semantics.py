@@ -333,6 +333,27 @@ def test_credentials_in_resources_and_headers_are_masked(
     assert headers["x-api-key"] == "***"
 
 
+def test_abort_if_false_fails_the_run(run_grid: GridRunner) -> None:
+    res = run_grid(
+        """
+        variable "ready" { default = false }
+        step "print" "gate" {
+          if             = var.ready
+          abort_if_false = true
+          arguments { input = "go" }
+        }
+        step "print" "after" {
+          arguments { input = print.gate.output }
+        }
+        """
+    )
+    assert res.exit_code == 1
+    assert res.doc is not None
+    assert res.doc["error"]["message"] == "print.gate: the if condition is false (abort_if_false)"
+    assert res.step("print.gate")["status"] == "failed"
+    assert res.step("print.after")["status"] == "cancelled"
+
+
 def test_bad_grid_is_exit_2_with_location(run_grid: GridRunner) -> None:
     res = run_grid(
         """

@@ -369,7 +369,7 @@ class GridRun:
                                 Status.FAILED,
                                 error=ErrorInfo(
                                     "aborted",
-                                    f"{inst.label}: the if condition is false (abort_if_false)",
+                                    "the if condition is false (abort_if_false)",
                                 ),
                                 attempts=0,
                             ),
