@@ -87,7 +87,10 @@ def heredoc_string(file: str, body: str, line: int) -> tuple[Tree[Any], list[int
             pos=SourcePos(file, line, 1),
             hint=f"check every ${{...}} and %{{...}} in it ({type(exc).__name__})",
         ) from None
-    return next(tree.find_data("string")), origin
+    # The outermost string: find_data walks bottom-up and would return a string
+    # literal nested inside an interpolation (``${upper("x")}``).
+    outer = next(t for t in tree.iter_subtrees_topdown() if t.data == "string")
+    return outer, origin
 
 
 HEREDOC_PREFIX = "x = "
