@@ -104,6 +104,10 @@ FORMS: dict[str, tuple[str, ast.Node]] = {
         A.Template((L("a "), V("b"), L("\n  c\n"))),
     ),
     "heredoc-empty": ("<<EOT\nEOT", L("")),
+    "heredoc-string-in-interpolation": (
+        '<<EOT\n${upper("x")} "q"\nEOT',
+        A.Template((A.Call("upper", (L("x"),)), L(' "q"\n'))),
+    ),
     "tuple": ("[1, two, 3]", A.TupleExpr((L(1), V("two"), L(3)))),
     "tuple-trailing-comma": ("[1, 2,]", A.TupleExpr((L(1), L(2)))),
     "tuple-empty": ("[]", A.TupleExpr(())),

@@ -78,7 +78,7 @@ CASES: dict[str, tuple[str, list[str]]] = {
     "wrong-argument-type": (
         'step "http_request" "a" {\n  arguments {\n    url     = "http://127.0.0.1"\n    timeout = "soon"\n  }\n}\n',
         [
-            'main.hcl:4:5: error: argument "timeout" of step "http_request.a": invalid duration "soon": use seconds as a number or a string such as "500ms", "2s" or "1m30s" [argument-type]\n  hint: fix the value'
+            'main.hcl:4:5: error: argument "timeout" of step "http_request.a": invalid duration "soon": use seconds as a number or a string such as "500ms", "2s" or "1m30s" [argument-type]\n  hint: change the value of timeout'
         ],
     ),
     "unknown-variable": (
@@ -271,6 +271,209 @@ CASES: dict[str, tuple[str, list[str]]] = {
         "x = 1\n",
         [
             'main.hcl:1:1: error: "x" cannot be set at the top level of a grid [top-level-attribute]\n  hint: put values in a locals { } block or a variable default'
+        ],
+    ),
+    "for-each-list-of-numbers": (
+        'step "print" "a" {\n  for_each = [1, 2]\n  arguments { input = "x" }\n}\n',
+        [
+            'main.hcl:2:3: error: for_each of step "print.a": for_each over a list needs strings, found number 1 [bad-fan-out]\n  hint: use toset([...]) of strings, or a map',
+        ],
+    ),
+    "for-each-duplicates": (
+        'step "print" "a" {\n  for_each = ["a", "a"]\n  arguments { input = "x" }\n}\n',
+        [
+            'main.hcl:2:3: error: for_each of step "print.a": for_each has duplicate keys [bad-fan-out]\n  hint: use toset(...) to remove duplicates',
+        ],
+    ),
+    "each-and-fan-out": (
+        'step "print" "a" {\n  count = 2\n  arguments { input = "x" }\n}\nstep "print" "b" {\n  count = 2\n  arguments { input = print.a[each].output }\n}\n',
+        [
+            'main.hcl:5:1: error: step "print.b" uses [each] and also sets count [each-and-fan-out]\n  hint: an [each] step is cloned per instance already; remove the count/for_each',
+        ],
+    ),
+    "each-mixed-chains": (
+        'step "print" "a" {\n  count = 2\n  arguments { input = "x" }\n}\nstep "print" "b" {\n  count = 3\n  arguments { input = "y" }\n}\nstep "print" "c" {\n  arguments { input = [print.a[each].output, print.b[each].output] }\n}\n',
+        [
+            'main.hcl:10:46: error: step "print.c" follows [each] of "print.a" and of "print.b", which fan out separately [each-mixed]\n  hint: an [each] step can follow only one chain of fanned-out steps',
+        ],
+    ),
+    "each-in-fan-out": (
+        'step "print" "a" {\n  count = 2\n  arguments { input = "x" }\n}\nstep "print" "b" {\n  count = length(print.a[each].output)\n  arguments { input = "x" }\n}\n',
+        [
+            'main.hcl:6:3: error: the count of step "print.b" uses [each] [each-in-fan-out]\n  hint: fan out over a whole step\'s outputs instead',
+        ],
+    ),
+    "count-index-in-for-each-chain": (
+        'step "print" "a" {\n  for_each = toset(["x"])\n  arguments { input = "x" }\n}\nstep "print" "b" {\n  arguments { input = "${count.index} ${print.a[each].output}" }\n}\n',
+        [
+            'main.hcl:6:26: error: "count.index" used in step "print.b", whose chain root "print.a" has no count [count-outside]\n  hint: use each.key / each.value',
+        ],
+    ),
+    "each-attribute-typo": (
+        'step "print" "a" {\n  for_each = toset(["x"])\n  arguments { input = each.vaule }\n}\n',
+        [
+            'main.hcl:3:23: error: "each" has "key" and "value", not "vaule" [unknown-attribute]\n  hint: use each.key or each.value',
+        ],
+    ),
+    "unknown-resource-type": (
+        'resource "http_clinet" "api" {\n  arguments { base_url = "http://127.0.0.1" }\n}\n',
+        [
+            'main.hcl:1:1: error: unknown resource type "http_clinet" [unknown-resource-type]\n  hint: did you mean "http_client"?',
+        ],
+    ),
+    "unknown-resource-argument": (
+        'resource "http_client" "api" {\n  arguments { base_ur = "http://127.0.0.1" }\n}\n',
+        [
+            'main.hcl:2:15: error: unknown argument "base_ur" for resource "http_client.api" [unknown-argument]\n  hint: did you mean "base_url"?',
+        ],
+    ),
+    "uses-not-a-resource": (
+        'step "http_request" "a" {\n  uses { client = "api" }\n  arguments { url = "/x" }\n}\n',
+        [
+            'main.hcl:2:10: error: uses "client" of step "http_request.a" must name a resource [bad-uses]\n  hint: write client = resource.<type>.<name>',
+        ],
+    ),
+    "uses-on-runner-without-slots": (
+        'resource "http_client" "api" {\n  arguments { base_url = "http://127.0.0.1" }\n}\nstep "print" "a" {\n  uses { client = resource.http_client.api }\n  arguments { input = "x" }\n}\n',
+        [
+            'main.hcl:5:10: error: step "print.a" has no uses slot "client" [unknown-slot]\n  hint: runner "print" uses no resources',
+        ],
+    ),
+    "local-refers-to-step": (
+        'locals { x = print.a.output }\nstep "print" "a" {\n  arguments { input = "x" }\n}\n',
+        [
+            'main.hcl:1:10: error: local "x" refers to a step [local-step-ref]\n  hint: locals are computed before any step runs; put this expression in the step\'s arguments',
+        ],
+    ),
+    "count-fraction": (
+        'step "print" "a" {\n  count = 1.5\n  arguments { input = "x" }\n}\n',
+        [
+            'main.hcl:2:3: error: count of step "print.a": count must be a whole number, got number 1.5 [bad-fan-out]\n  hint: write count = 3, or count = length(var.items)',
+        ],
+    ),
+    "not-implemented-several": (
+        'step "http_request" "a" {\n  rate     = "10/s"\n  shards   = 2\n  throttle = "5m"\n  on_fail  = "print.x"\n  faults {\n    latency = "1s"\n  }\n  arguments { url = "http://127.0.0.1" }\n}\n',
+        [
+            'main.hcl:2:3: error: "rate" is planned but not available in this version of gridflow [not-implemented]\n  hint: remove it for now; see the README\'s status list',
+            'main.hcl:3:3: error: "shards" is planned but not available in this version of gridflow [not-implemented]\n  hint: remove it for now; see the README\'s status list',
+            'main.hcl:4:3: error: "throttle" is planned but not available in this version of gridflow [not-implemented]\n  hint: remove it for now; see the README\'s status list',
+            'main.hcl:5:3: error: "on_fail" is planned but not available in this version of gridflow [not-implemented]\n  hint: remove it for now; see the README\'s status list',
+            'main.hcl:6:3: error: "faults" is planned but not available in this version of gridflow [not-implemented]\n  hint: remove it for now; see the README\'s status list',
+        ],
+    ),
+    "syntax-unclosed-string": (
+        'locals {\n  a = "abc\n}\n',
+        [
+            'main.hcl:2:7: error: syntax error: this string is not closed [syntax]\n  hint: add the closing "; for text on several lines use a heredoc (<<EOT ... EOT)',
+        ],
+    ),
+    "syntax-bad-character": (
+        "locals {\n  a = @\n}\n",
+        [
+            'main.hcl:2:7: error: syntax error: unexpected "@" [syntax]\n  hint: expected a value (a string, number, list, object or expression)',
+        ],
+    ),
+    "bare-duration-compound": (
+        'step "print" "a" {\n  delay_before = 1m30s\n  arguments { input = "x" }\n}\n',
+        [
+            'main.hcl:2:18: error: durations are strings: write "1m30s" [bare-duration]\n  hint: put the duration in quotes, e.g. delay_before = "1m30s"',
+        ],
+    ),
+    "depends-on-not-a-list": (
+        'step "print" "a" {\n  arguments { input = "x" }\n}\nstep "print" "b" {\n  depends_on = "print.a"\n  arguments { input = "x" }\n}\n',
+        [
+            'main.hcl:5:3: error: depends_on must be a list of steps [bad-depends-on]\n  hint: write depends_on = ["print.start"]',
+        ],
+    ),
+    "depends-on-bad-index": (
+        'step "print" "a" {\n  count = 2\n  arguments { input = "x" }\n}\nstep "print" "b" {\n  depends_on = ["print.a[x]"]\n  arguments { input = "x" }\n}\n',
+        [
+            'main.hcl:6:17: error: depends_on entry string "print.a[x]" is not a step reference [bad-depends-on]\n  hint: write the step as "<runner>.<name>", e.g. "print.start" or "http_request.get[0]"',
+        ],
+    ),
+    "cycle-of-three-via-depends-on": (
+        'step "print" "a" {\n  arguments { input = print.c.output }\n}\nstep "print" "b" {\n  arguments { input = print.a.output }\n}\nstep "print" "c" {\n  depends_on = ["print.b"]\n  arguments { input = "x" }\n}\n',
+        [
+            "main.hcl:1:1: error: steps depend on each other in a cycle: step print.a -> print.b -> print.c -> print.a [cycle]\n  hint: remove one of the references or depends_on entries in the cycle",
+        ],
+    ),
+    "provider-function": (
+        'step "print" "a" {\n  arguments { input = provider::x::y(1) }\n}\n',
+        [
+            'main.hcl:2:23: error: provider functions ("provider::x::y") are not supported [expression]\n  hint: call a built-in function instead',
+        ],
+    ),
+    "unknown-variable-attribute": (
+        'variable "a" {\n  defualt = 1\n}\n',
+        [
+            'main.hcl:2:3: error: unknown attribute "defualt" in variable "a" [unknown-attribute]\n  hint: did you mean "default"?',
+        ],
+    ),
+    "step-with-one-label": (
+        'step "print" {\n  arguments { input = "x" }\n}\n',
+        [
+            'main.hcl:1:1: error: a step block has two labels: step "<runner>" "<name>" { } [block-labels]',
+        ],
+    ),
+    "retry-backoff": (
+        'step "print" "a" {\n  retry {\n    attempts = 2\n    backoff  = "linear"\n  }\n  arguments { input = "x" }\n}\n',
+        [
+            'main.hcl:4:5: error: retry backoff must be "fixed" or "exponential", got string "linear" [bad-retry]\n  hint: write backoff = "exponential"',
+        ],
+    ),
+    "concurrency-zero": (
+        'step "print" "a" {\n  concurrency { limit = 0 }\n  arguments { input = "x" }\n}\n',
+        [
+            "main.hcl:2:17: error: concurrency limit must be a whole number of at least 1, got number 0 [bad-concurrency]\n  hint: write limit = 5",
+        ],
+    ),
+    "flag-not-bool": (
+        'step "print" "a" {\n  continue_on_error = "yes"\n  arguments { input = "x" }\n}\n',
+        [
+            'main.hcl:2:3: error: "continue_on_error" must be true or false, got string "yes" [wrong-type]\n  hint: write continue_on_error = true',
+        ],
+    ),
+    "argument-types": (
+        'step "http_request" "a" {\n  arguments {\n    url              = "http://127.0.0.1"\n    method           = 5\n    follow_redirects = "maybe"\n    headers          = { a = [1] }\n    max_body_bytes   = -1\n    auth             = { type = "bearer" }\n  }\n}\n',
+        [
+            'main.hcl:4:5: error: argument "method" of step "http_request.a": expected a string, got number 5 [argument-type]\n  hint: change method to a string',
+            'main.hcl:5:5: error: argument "follow_redirects" of step "http_request.a": expected true or false, got string "maybe" [argument-type]\n  hint: change follow_redirects to true or false',
+            'main.hcl:6:5: error: argument "headers" of step "http_request.a": expected a string at ["a"], got list [argument-type]\n  hint: change headers["a"] to a string',
+            'main.hcl:7:5: error: argument "max_body_bytes" of step "http_request.a": expected a number greater than or equal to 0, got number -1 [argument-type]\n  hint: change max_body_bytes to a number greater than or equal to 0',
+            'main.hcl:8:5: error: argument "auth" of step "http_request.a": auth["bearer"] needs "token" [argument-type]\n  hint: add token = ... to auth["bearer"]',
+        ],
+    ),
+    "argument-empty-and-extra-key": (
+        'step "http_request" "a" {\n  arguments {\n    url  = ""\n    auth = { type = "bearer", token = "x", extra = 1 }\n  }\n}\n',
+        [
+            'main.hcl:3:5: error: argument "url" of step "http_request.a": expected at least 1 character, got string "" [argument-type]\n  hint: change url to at least 1 character',
+            'main.hcl:4:5: error: argument "auth" of step "http_request.a": auth["bearer"] has no key "extra" [argument-type]\n  hint: remove "extra" from auth["bearer"]',
+        ],
+    ),
+    "expression-error-at-load": (
+        'step "print" "a" {\n  timeout = 1 / "x"\n  arguments { input = "x" }\n}\n',
+        [
+            "main.hcl:2:13: error: operator / needs numbers, got string [expression]\n  hint: convert strings with tonumber(...)",
+        ],
+    ),
+    "validation-fails": (
+        'variable "port" {\n  type    = number\n  default = 70000\n  validation {\n    condition     = var.port > 0 && var.port < 65536\n    error_message = "port must be between 1 and 65535"\n  }\n}\n',
+        [
+            'main.hcl:5:5: error: invalid value for variable "port": port must be between 1 and 65535 [variable-validation]\n  hint: give var.port a value for which var.port > 0 && var.port < 65536 is true',
+        ],
+    ),
+    "validation-malformed": (
+        'variable "name" {\n  type    = string\n  default = "x"\n  validation {\n    condition     = var.port > 1\n    error_message = "no"\n  }\n  validation {\n    condtion = true\n  }\n}\n',
+        [
+            'main.hcl:5:21: error: the condition of the validation block of variable "name" refers to "var.port" [validation-reference]\n  hint: a validation checks only its own variable: use var.name',
+            'main.hcl:8:3: error: the validation block of variable "name" needs condition and error_message [missing-argument]\n  hint: add condition = <a check of var.name> and error_message = "<why the value is wrong>"',
+            'main.hcl:9:5: error: unknown attribute "condtion" in the validation block of variable "name" [unknown-attribute]\n  hint: did you mean "condition"?',
+        ],
+    ),
+    "argument-block-not-attribute": (
+        'step "http_request" "a" {\n  arguments {\n    url = "http://127.0.0.1"\n    headers {\n      a = "b"\n    }\n  }\n}\n',
+        [
+            'main.hcl:4:5: error: "headers { }" is a block; arguments are written name = value [argument-block]\n  hint: write headers = { ... }',
         ],
     ),
 }

@@ -89,7 +89,8 @@ def heredoc_string(file: str, body: str, line: int) -> tuple[Tree[Any], list[int
         ) from None
     # The outermost string: find_data walks bottom-up and would return a string
     # literal nested inside an interpolation (``${upper("x")}``).
-    outer = next(t for t in tree.iter_subtrees_topdown() if t.data == "string")
+    topdown = tree.iter_subtrees_topdown()  # type: ignore[no-untyped-call]  # lark is untyped here
+    outer: Tree[Any] = next(t for t in topdown if t.data == "string")
     return outer, origin
 
 

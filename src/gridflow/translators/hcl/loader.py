@@ -28,7 +28,7 @@ from gridflow.errors import (
     suggest,
 )
 from gridflow.expr import ast
-from gridflow.expr.evaluator import Scope, evaluate, references
+from gridflow.expr.evaluator import Scope, evaluate, references, walk_bound
 from gridflow.plan.models import (
     Expr,
     Plan,
@@ -39,7 +39,7 @@ from gridflow.plan.types import TypeMismatch, coerce, parse_type
 from gridflow.runners import registry
 from gridflow.translators.hcl.blocks import Attr, Block, read_body
 from gridflow.translators.hcl.convert import Converter
-from gridflow.translators.hcl.helpers import _grid_name, _loc, _local_refs
+from gridflow.translators.hcl.helpers import _grid_name, _kind, _loc, _local_refs
 from gridflow.translators.hcl.names import TOP_BLOCKS, VARIABLE_ATTRS, _StepDecl
 from gridflow.translators.hcl.parse import parse, read_source
 from gridflow.translators.hcl.steps import StepRules
@@ -112,6 +112,10 @@ def find_files(paths: Sequence[Path]) -> tuple[list[Path], list[Diagnostic]]:
 
 
 class _Loader(StepRules):
+    def __init__(self, environ: Mapping[str, str]) -> None:
+        super().__init__(environ)
+        self.validations: list[tuple[str, ast.Node, Attr, str]] = []
+
     # ------------------------------------------------------------------ load
     def load(
         self,
@@ -161,6 +165,9 @@ class _Loader(StepRules):
         values = {n: v.default for n, v in variables.items() if v.has_default}
         values.update(overrides)
         missing = [n for n in variables if n not in values]
+        if not self.diags:
+            # Only with the values this load really uses (overrides collected).
+            self._check_validations(values)
 
         self.step_ids = {s.id: s for s in steps}
         self.runners_in_use = {s.runner for s in steps} | set(registry.runner_names())
@@ -269,6 +276,7 @@ class _Loader(StepRules):
                     "change the default or the type",
                 )
                 return None
+        self._validations(blk, vname, conv)
         sensitive = self._static_bool(blk, "sensitive", conv, {}) or False
         description = ""
         if "description" in blk.attrs:
@@ -287,6 +295,82 @@ class _Loader(StepRules):
             description=description,
             loc=_loc(blk.pos),
         )
+
+    def _validations(self, blk: Block, vname: str, conv: Converter) -> None:
+        """Read ``validation { condition, error_message }``; checked once values are known."""
+        for sub in (b for b in blk.blocks if b.type == "validation"):
+            what = f'the validation block of variable "{vname}"'
+            self._unknown_members(sub, ("condition", "error_message"), (), what)
+            missing = [a for a in ("condition", "error_message") if a not in sub.attrs]
+            if missing:
+                self.error(
+                    sub.pos,
+                    "missing-argument",
+                    f"{what} needs {' and '.join(missing)}",
+                    f"add condition = <a check of var.{vname}> and "
+                    'error_message = "<why the value is wrong>"',
+                )
+                continue
+            cond_attr, msg_attr = sub.attrs["condition"], sub.attrs["error_message"]
+            try:
+                cond = conv.expr(cond_attr.value)
+                message = evaluate(conv.expr(msg_attr.value), Scope(file=conv.file))
+            except ExpressionError as exc:
+                self.expr_error(exc, cond_attr.pos)
+                continue
+            if not isinstance(message, str) or not message:
+                self.error(
+                    msg_attr.pos,
+                    "wrong-type",
+                    f"error_message of {what} must be a non-empty string",
+                    'write error_message = "port must be between 1 and 65535"',
+                )
+                continue
+            for n, bound in walk_bound(cond):
+                if (
+                    isinstance(n, ast.GetAttr)
+                    and isinstance(n.obj, ast.Var)
+                    and n.obj.name == "var"
+                    and "var" not in bound
+                    and n.name != vname
+                ):
+                    self.error(
+                        SourcePos(conv.file, n.line, n.col),
+                        "validation-reference",
+                        f'the condition of {what} refers to "var.{n.name}"',
+                        f"a validation checks only its own variable: use var.{vname}",
+                    )
+                    break
+            else:
+                self.validations.append((vname, cond, cond_attr, message))
+
+    def _check_validations(self, values: Mapping[str, Any]) -> None:
+        for vname, cond, attr, message in self.validations:
+            if vname not in values:
+                continue  # no value yet: checked when one is given
+            try:
+                ok = evaluate(
+                    cond,
+                    Scope(roots={"var": {vname: values[vname]}}, file=attr.pos.file),
+                )
+            except ExpressionError as exc:
+                self.expr_error(exc, attr.pos)
+                continue
+            if not isinstance(ok, bool):
+                self.error(
+                    attr.pos,
+                    "wrong-type",
+                    f'the validation condition of variable "{vname}" must be true or false, '
+                    f"got {_kind(ok)}",
+                    "write a comparison, e.g. condition = var.port > 0",
+                )
+            elif not ok:
+                self.error(
+                    attr.pos,
+                    "variable-validation",
+                    f'invalid value for variable "{vname}": {message}',
+                    f"give var.{vname} a value for which {attr.text} is true",
+                )
 
     def _declarations_locals(
         self, tops: list[tuple[Block, Converter, int]]

@@ -112,6 +112,10 @@ class NameRules:
 
     def _rewrite_one(self, n: ast.Node, file: str) -> ast.Node | None:
         pos = SourcePos(file, n.line, n.col)
+        if isinstance(n, ast.Call) and n.name == "count" and "count" not in FUNCTIONS:
+            # burstgridgo's grids write length() as count(); they must load unchanged.
+            args = tuple(self.rewrite(a, file) for a in n.args)
+            return dataclasses.replace(n, name="length", args=args)
         if isinstance(n, ast.Index) and isinstance(n.key, ast.Var) and n.key.name == "each":
             target = self._step_target(n.obj, file)
             if target is not None:

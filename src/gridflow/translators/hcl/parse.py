@@ -132,6 +132,18 @@ def _syntax_diagnostic(exc: LarkError, text: str, file: str) -> Diagnostic:
     elif isinstance(exc, UnexpectedEOF):
         expected = set(exc.expected or ())
         found = "end of file"
+    if {"DBLQUOTE", "STRING_CHARS"} <= expected:
+        # Inside a string when the line or file ended: point at the opening quote.
+        row = text.splitlines()[line - 1] if 0 < line <= text.count("\n") + 1 else ""
+        opening = row.rfind('"', 0, max(col - 1, 0))
+        return Diagnostic(
+            file,
+            line,
+            opening + 1 if opening >= 0 else col,
+            "syntax",
+            "syntax error: this string is not closed",
+            'add the closing "; for text on several lines use a heredoc (<<EOT ... EOT)',
+        )
     wants = _describe(expected)
     message = f"syntax error: unexpected {found}"
     hint = f"expected {wants}" if wants else "check the brackets, quotes and = signs before this"

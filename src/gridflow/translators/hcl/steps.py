@@ -127,15 +127,10 @@ class StepRules(GraphRules):
                 annotation = Annotated.__class_getitem__((annotation, *field.metadata))  # type: ignore[attr-defined]
             TypeAdapter(annotation).validate_python(value)
         except ValidationError as exc:
-            first = exc.errors()[0]
-            msg = first.get("msg", "invalid value")
-            if msg.startswith("Value error, "):
-                msg = msg[len("Value error, ") :]
-            self.error(
-                pos, "argument-type", f'argument "{aname}" of {what}: {msg}', "fix the value"
-            )
+            message, hint = _validation_message(exc, aname)
+            self.error(pos, "argument-type", f'argument "{aname}" of {what}: {message}', hint)
         except Exception:
-            return
+            return  # an annotation pydantic cannot check on its own: left to run time
 
     # ------------------------------------------------------------------ steps
     def _step(self, decl: _StepDecl) -> Step | None:
@@ -392,3 +387,57 @@ class StepRules(GraphRules):
             )
             return None
         return int(value)
+
+
+_EXPECTED = {
+    "string_type": "a string",
+    "bool_type": "true or false",
+    "bool_parsing": "true or false",
+    "int_type": "a whole number",
+    "int_parsing": "a whole number",
+    "int_from_float": "a whole number",
+    "float_type": "a number",
+    "float_parsing": "a number",
+    "list_type": "a list",
+    "tuple_type": "a list",
+    "set_type": "a list",
+    "dict_type": "a map",
+    "model_type": "a map",
+    "model_attributes_type": "a map",
+}
+
+
+def _validation_message(exc: ValidationError, aname: str) -> tuple[str, str]:
+    """pydantic's first error as "expected X, got Y" (and a hint), in grid terms."""
+    first = exc.errors()[0]
+    kind = str(first.get("type", ""))
+    msg = str(first.get("msg", "invalid value"))
+    loc = list(first.get("loc", ()))
+    if kind in ("missing", "extra_forbidden") and loc:
+        key = loc.pop()
+        where = aname + _path(loc)
+        if kind == "missing":
+            return f'{where} needs "{key}"', f"add {key} = ... to {where}"
+        return f'{where} has no key "{key}"', f'remove "{key}" from {where}'
+    where = aname + _path(loc)
+    at = f" at {_path(loc)}" if loc else ""
+    if kind == "value_error":
+        return msg.removeprefix("Value error, ") + at, f"change the value of {where}"
+    expected = _EXPECTED.get(kind)
+    if expected is None:
+        for prefix in (
+            "Input should be ",
+            "String should have ",
+            "Value should have ",
+            "List should have ",
+        ):
+            msg = msg.removeprefix(prefix)
+        expected = msg[0].lower() + msg[1:] if msg else "another value"
+        if expected.startswith(("greater", "less")):
+            expected = "a number " + expected
+    got = _kind(first.get("input"))
+    return f"expected {expected}{at}, got {got}", f"change {where} to {expected}"
+
+
+def _path(loc: list[Any]) -> str:
+    return "".join(f"[{p}]" if isinstance(p, int) else f'["{p}"]' for p in loc)
