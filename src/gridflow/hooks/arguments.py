@@ -175,6 +175,11 @@ def secrets_in(conn: ConnectionFields, args: Mapping[str, Any]) -> list[str]:
     for name, value in (args.get("headers") or {}).items():
         if name.lower() in _CREDENTIAL_HEADERS or looks_secret(name):
             found.append(str(value))
+            # "Token abc" may be logged split from its scheme; mask the
+            # credential part on its own as well.
+            scheme, _, credential = str(value).partition(" ")
+            if credential.strip() and scheme.isalpha():
+                found.append(credential.strip())
     auth = args.get("auth") or {}
     found.extend(str(v) for k, v in auth.items() if k not in ("type", "username"))
     return [s for s in dict.fromkeys(found) if s]

@@ -65,7 +65,7 @@ class GridHttpHook(BaseHook):
                 verify=args.get("verify_tls", True),
                 follow_redirects=args.get("follow_redirects", True),
             ) as client:
-                response = client.get(args["base_url"] + "/")
+                response = client.get(args["base_url"])
         except (httpx.HTTPError, ValueError) as exc:
             return False, str(exc)
         if response.status_code >= 400:
