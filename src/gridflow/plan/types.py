@@ -7,6 +7,7 @@ sets are de-duplicated lists, objects drop attributes they do not declare.
 
 from __future__ import annotations
 
+import json
 import math
 import re
 from typing import Any
@@ -129,8 +130,10 @@ def describe(value: Any) -> str:
     if isinstance(value, int | float):
         return f"number {value}"
     if isinstance(value, str):
-        shown = value if len(value) <= 30 else value[:27] + "..."
-        return f'string "{shown}"'
+        # JSON quoting, so a quote or a new line inside cannot break the message apart.
+        if len(value) <= 30:
+            return "string " + json.dumps(value, ensure_ascii=False)
+        return "string " + json.dumps(value[:27], ensure_ascii=False)[:-1] + '..."'
     if isinstance(value, list | tuple):
         return "list"
     if isinstance(value, dict):

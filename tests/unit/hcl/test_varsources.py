@@ -210,7 +210,7 @@ def test_var_files(tmp_path: Path, name: str, text: str, expected: dict[str, Any
         (
             {"var_args": ("workers=5\nother = 1",)},
             '-var workers: variable "workers" must be number (declared at main.hcl:2:1): '
-            'expected number, got string "5\nother = 1"',
+            'expected number, got string "5\\nother = 1"',
         ),
         (
             {"var_args": ("pages=a,b",)},
@@ -221,7 +221,7 @@ def test_var_files(tmp_path: Path, name: str, text: str, expected: dict[str, Any
         (
             {"var_args": ('pages=["a", upper("b")]',)},
             '-var pages: variable "pages" must be list(string) (declared at main.hcl:3:1): '
-            'expected list(string), got string "["a", upper("b")]"; '
+            'expected list(string), got string "[\\"a\\", upper(\\"b\\")]"; '
             """write an HCL value, e.g. -var 'pages=["a", "a"]'""",
         ),
         (
