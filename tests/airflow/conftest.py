@@ -1,0 +1,58 @@
+"""One real Airflow 3 for the whole session (see harness.py); only in .venv-airflow.
+
+The main suite (``.venv``, no Airflow) runs with ``-m "not airflow"`` but
+still collects this folder, so nothing here imports Airflow or gridflow's
+Airflow modules at import time, and the test modules are skipped from
+collection when Airflow is not installed.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from tests.airflow.harness import AirflowServers, start_airflow
+
+if importlib.util.find_spec("airflow") is None:
+    # Without Airflow the modules would fail to import; they are all marked
+    # `airflow` and deselected by the main suite anyway.
+    collect_ignore_glob = ["test_*.py"]
+else:
+    # Tests that import Airflow in the pytest process (hooks, schema checks)
+    # would otherwise create and read ~/airflow; the servers get their own
+    # home from the harness, which drops every inherited AIRFLOW* variable.
+    os.environ["AIRFLOW_HOME"] = tempfile.mkdtemp(prefix="gridflow-pytest-airflow-")
+    os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
+
+
+@pytest.fixture(scope="session")
+def airflow(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AirflowServers]:
+    """A running Airflow (api-server, scheduler, dag-processor) for the session.
+
+    Connections from ``tests/airflow/connections.py`` are in every server's
+    environment (``AIRFLOW_CONN_*``), since the servers start only once.
+    Tests write DAG files into ``airflow.dags_folder`` with unique names.
+    """
+    from tests.airflow.connections import AIRFLOW_TEST_CONNECTIONS
+
+    root = tmp_path_factory.mktemp("airflow")
+    servers = start_airflow(root, extra_env=AIRFLOW_TEST_CONNECTIONS)
+    try:
+        yield servers
+    finally:
+        t0 = time.monotonic()
+        servers.stop()
+        if os.environ.get("GRIDFLOW_AIRFLOW_TIMINGS"):
+            # Opt-in, for docs/decisions/0002: start-up and stop times.
+            stopped = time.monotonic() - t0
+            print(f"\nairflow harness timings: {servers.timings} stop_s={stopped:.1f}")
+
+
+@pytest.fixture
+def dags_folder(airflow: AirflowServers) -> Path:
+    return airflow.dags_folder
