@@ -3,15 +3,15 @@ Plan or gridflow's own errors: never a traceback from lark, pydantic or us."""
 
 from __future__ import annotations
 
-import contextlib
 import tempfile
 from pathlib import Path
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from gridflow.errors import GridflowError
-from gridflow.translators.hcl import load_grid
+from gridflow.errors import LoadError
+from gridflow.plan import Plan
+from gridflow.translators.hcl import GridLoad, load_grid
 
 SEEDS = [
     """variable "base_url" {
@@ -57,6 +57,42 @@ step "print" "c" {
 """,
 ]
 
+SEEDS.append(
+    """variable "n" {
+  type    = number
+  default = 3
+  validation {
+    condition     = var.n < 100
+    error_message = "too many"
+  }
+}
+step "http_request" "httpbin" {
+  count = var.n
+  concurrency {
+    limit = 3
+  }
+  retry {
+    attempts = 2
+    delay    = "2s"
+  }
+  arguments {
+    url = "https://httpbin.org/get?$request={count.index}"
+  }
+}
+step "print" "wait_each" {
+  arguments {
+    input = "Request=${count.index} code=${http_request.httpbin[each].output.status_code}"
+  }
+}
+step "print" "wait_all" {
+  depends_on = ["http_request.httpbin[0]"]
+  arguments {
+    input = "${count(http_request.httpbin.output)}: ${http_request.httpbin.first_output}"
+  }
+}
+"""
+)
+
 TOKENS = [
     "{", "}", "[", "]", "(", ")", '"', "=", ",", ".", "${", "%{", "[each]", "[*]",
     "count", "for_each", "each.key", "step", "print", "var.x", "local.y", "2s", "-1",
@@ -64,12 +100,24 @@ TOKENS = [
 ]  # fmt: skip
 
 
+def _outcome(path: Path) -> GridLoad | LoadError:
+    try:
+        return load_grid([path], environ={})
+    except LoadError as exc:
+        return exc
+
+
 def _load(text: str) -> None:
+    """A Plan (that survives its JSON round trip) or a LoadError: nothing else."""
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "main.hcl"
         path.write_text(text, encoding="utf-8")
-        with contextlib.suppress(GridflowError):
-            load_grid([path], environ={})
+        outcome = _outcome(path)
+        if isinstance(outcome, LoadError):
+            assert outcome.diagnostics, "a LoadError must carry at least one diagnostic"
+            assert all(d.line >= 1 and d.col >= 1 for d in outcome.diagnostics)
+            return
+        assert Plan.from_json(outcome.plan.to_json()) == outcome.plan
 
 
 @st.composite
