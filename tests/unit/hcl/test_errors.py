@@ -476,6 +476,12 @@ CASES: dict[str, tuple[str, list[str]]] = {
             'main.hcl:4:5: error: "headers { }" is a block; arguments are written name = value [argument-block]\n  hint: write headers = { ... }',
         ],
     ),
+    "nullable-false-with-null-default": (
+        'variable "a" {\n  nullable = false\n  default  = null\n}\n',
+        [
+            'main.hcl:3:3: error: variable "a" sets nullable = false, so its default cannot be null [null-default]\n  hint: give it a non-null default, or remove the default to make the variable required'
+        ],
+    ),
 }
 
 

@@ -277,6 +277,14 @@ class _Loader(StepRules):
                 )
                 return None
         self._validations(blk, vname, conv)
+        nullable = self._static_bool(blk, "nullable", conv, {})
+        if nullable is False and has_default and default is None:
+            self.error(
+                blk.attrs["default"].pos,
+                "null-default",
+                f'variable "{vname}" sets nullable = false, so its default cannot be null',
+                "give it a non-null default, or remove the default to make the variable required",
+            )
         sensitive = self._static_bool(blk, "sensitive", conv, {}) or False
         description = ""
         if "description" in blk.attrs:
