@@ -366,9 +366,21 @@ def socketio_server() -> Iterator[str]:
     try:
         yield f"http://127.0.0.1:{port}"
     finally:
-        asyncio.run_coroutine_threadsafe(runner.cleanup(), loop).result(10)
+
+        async def close() -> None:
+            await sio.shutdown()
+            await runner.cleanup()
+            # engine.io's ping and service tasks outlive the sessions; cancel
+            # them so the loop closes without "Task was destroyed" noise.
+            others = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+            for t in others:
+                t.cancel()
+            await asyncio.gather(*others, return_exceptions=True)
+
+        asyncio.run_coroutine_threadsafe(close(), loop).result(10)
         loop.call_soon_threadsafe(loop.stop)
         thread.join(10)
+        loop.close()
 
 
 def test_socketio_test_connection_opens_a_session(define: Any, socketio_server: str) -> None:
