@@ -9,6 +9,8 @@ from airflow.sdk import BaseHook
 from airflow.sdk.log import mask_secret
 
 from gridflow.hooks.arguments import http_client_arguments, secrets_in
+from gridflow.runners._http import lower_headers
+from gridflow.runners.http_client import HttpClientArguments
 
 __all__ = ["GridHttpHook"]
 
@@ -50,32 +52,21 @@ class GridHttpHook(BaseHook):
         a 5xx that the server is not healthy.
         """
         try:
-            args = self.get_conn()
-            auth = args["auth"]
-            headers = dict(args["headers"])
-            if auth is not None and auth["type"] == "bearer":
-                headers["Authorization"] = f"Bearer {auth['token']}"
-            basic = (
-                (auth["username"], auth["password"]) if auth and auth["type"] == "basic" else None
-            )
+            # The resource's own validated model, so headers, auth, timeout
+            # and TLS are applied exactly as the runner would apply them.
+            args = HttpClientArguments.model_validate(self.get_conn())
+            headers = lower_headers(args.headers)
+            if args.auth is not None:
+                headers["authorization"] = args.auth.header()
             with httpx.Client(
                 headers=headers,
-                auth=basic,
-                timeout=_seconds(args.get("timeout", 10.0)),
-                verify=args.get("verify_tls", True),
-                follow_redirects=args.get("follow_redirects", True),
+                timeout=args.timeout,
+                verify=args.verify_tls,
+                follow_redirects=args.follow_redirects,
             ) as client:
-                response = client.get(args["base_url"])
+                response = client.get(args.base_url)
         except (httpx.HTTPError, ValueError) as exc:
             return False, str(exc)
         if response.status_code >= 400:
             return False, f"GET {response.url} answered {response.status_code}"
         return True, f"GET {response.url} answered {response.status_code}"
-
-
-def _seconds(value: Any) -> float:
-    # Same spellings as grids ("5s", "500ms", 5); imported late so the plan
-    # package is only loaded when a check actually runs.
-    from gridflow.plan.durations import parse_duration
-
-    return float(parse_duration(value))
