@@ -482,6 +482,18 @@ CASES: dict[str, tuple[str, list[str]]] = {
             'main.hcl:3:3: error: variable "a" sets nullable = false, so its default cannot be null [null-default]\n  hint: give it a non-null default, or remove the default to make the variable required'
         ],
     ),
+    "incomplete-step-reference": (
+        'step "print" "a" {\n  count = 1\n  arguments { input = "x" }\n}\nstep "print" "b" {\n  arguments { input = step.print[0] }\n}\n',
+        [
+            "main.hcl:6:23: error: incomplete reference: write step.<runner>.<name> [incomplete-reference]\n  hint: e.g. step.print.start.output"
+        ],
+    ),
+    "incomplete-var-reference": (
+        'variable "x" { default = 1 }\nstep "print" "a" {\n  arguments { input = var["x"] }\n}\n',
+        [
+            "main.hcl:3:23: error: incomplete reference: write var.<name> [incomplete-reference]\n  hint: e.g. var.base_url"
+        ],
+    ),
 }
 
 

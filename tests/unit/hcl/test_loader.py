@@ -436,3 +436,38 @@ def test_variable_validation_rejects_the_loaded_value(
 
 def test_variable_validation_accepts_a_good_override(tmp_path: Path) -> None:
     assert load(tmp_path, VALIDATED, var_args=["port=80"], environ={}).values == {"port": 80}
+
+
+def test_for_variables_shadow_steps_and_each(tmp_path: Path) -> None:
+    """A loop variable named like a runner or ``each`` is the loop variable, as in HCL."""
+    plan = load(
+        tmp_path,
+        """
+        step "print" "a" {
+          count = 2
+          arguments { input = "x" }
+        }
+        step "print" "shadow" {
+          arguments { input = [for print in [{a = 1}] : print.a] }
+        }
+        step "print" "collection" {
+          arguments { input = [for print in print.a.output : print] }
+        }
+        step "print" "loop_key" {
+          arguments { input = [for each in [0, 1] : print.a[each].output] }
+        }
+        step "print" "own_instance" {
+          count = 2
+          arguments { input = print.a[count.index].output }
+        }
+        """,
+    ).plan
+    edges = {sid: [(e.upstream, e.pattern) for e in s.edges] for sid, s in plan.steps.items()}
+    assert edges["print.shadow"] == []
+    assert edges["print.collection"] == [("print.a", RefPattern.ALL)]
+    # A key that changes per loop turn is not one instance: wait for all of them.
+    assert edges["print.loop_key"] == [("print.a", RefPattern.ALL)]
+    assert edges["print.own_instance"] == [("print.a", RefPattern.INSTANCE)]
+    assert plan.steps["print.loop_key"].each_of is None
+    shadow = plan.steps["print.shadow"].arguments["input"].node
+    assert not [n for n in ast.walk(shadow) if isinstance(n, ast.StepRef)]

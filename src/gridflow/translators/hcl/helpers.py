@@ -11,7 +11,7 @@ from gridflow.errors import (
     SourcePos,
 )
 from gridflow.expr import ast
-from gridflow.expr.evaluator import references, walk_bound
+from gridflow.expr.evaluator import SPLAT_VAR, references, walk_bound
 from gridflow.plan.models import (
     Location,
     RefPattern,
@@ -101,18 +101,24 @@ def _literal(node: ast.Node) -> tuple[bool, Any]:
 
 
 def _reference_patterns(node: ast.Node) -> list[tuple[str, RefPattern, ast.Node | None, ast.Node]]:
-    """Every step reference in ``node`` with the pattern it waits by."""
+    """Every step reference in ``node`` with the pattern it waits by.
+
+    ``S[key]`` waits for one instance only when the key is known before S
+    runs: it may not use a step or a for-expression variable (which differs
+    per loop turn); otherwise the reference waits for all of S.
+    """
     out: list[tuple[str, RefPattern, ast.Node | None, ast.Node]] = []
 
-    def visit(n: ast.Node) -> None:
+    def visit(n: ast.Node, bound: frozenset[str]) -> None:
         if isinstance(n, ast.EachRef):
             out.append((n.step, RefPattern.EACH, None, n))
             return
         if isinstance(n, ast.Index) and isinstance(n.obj, ast.StepRef):
             key = n.key
-            if isinstance(key, ast.Lit) or not references(key)["steps"]:
+            refs = references(key)
+            if not refs["steps"] and not refs["each"] and not refs["roots"] & bound:
                 out.append((n.obj.step, RefPattern.INSTANCE, key, n))
-                visit(key)
+                visit(key, bound)
                 return
         if (
             isinstance(n, ast.GetAttr)
@@ -124,10 +130,21 @@ def _reference_patterns(node: ast.Node) -> list[tuple[str, RefPattern, ast.Node 
         if isinstance(n, ast.StepRef):
             out.append((n.step, RefPattern.ALL, None, n))
             return
+        inner = bound
+        if isinstance(n, ast.ForTuple | ast.ForObject | ast.TemplateFor):
+            inner = bound | {n.value_var} | ({n.key_var} if n.key_var else frozenset())
+            visit(n.collection, bound)
+        elif isinstance(n, ast.Splat):
+            inner = bound | {SPLAT_VAR}
+            visit(n.obj, bound)
         for child in ast.children(n):
-            visit(child)
+            if child is getattr(n, "collection", None) or (
+                isinstance(n, ast.Splat) and child is n.obj
+            ):
+                continue
+            visit(child, inner)
 
-    visit(node)
+    visit(node, frozenset())
     return out
 
 
@@ -144,25 +161,36 @@ def _local_refs(node: ast.Node) -> list[tuple[Any, None]]:
     return out
 
 
-def _map(node: ast.Node, fn: Any) -> ast.Node:
-    """Rebuild ``node`` top-down: ``fn(n)`` returns a replacement or None to descend."""
-    swapped = fn(node)
+def _map(node: ast.Node, fn: Any, bound: frozenset[str] = frozenset()) -> ast.Node:
+    """Rebuild ``node`` top-down: ``fn(n, bound)`` returns a replacement or None to descend.
+
+    ``bound`` holds the for/splat variables in scope at ``n`` (as in
+    :func:`gridflow.expr.evaluator.walk_bound`), so a loop variable that shares
+    a name with a runner or ``each`` is never taken for a reference.
+    """
+    swapped = fn(node, bound)
     if swapped is not None:
         return swapped  # type: ignore[no-any-return]
+    inner = bound
+    if isinstance(node, ast.ForTuple | ast.ForObject | ast.TemplateFor):
+        inner = bound | {node.value_var} | ({node.key_var} if node.key_var else frozenset())
+    elif isinstance(node, ast.Splat):
+        inner = bound | {SPLAT_VAR}
     changes: dict[str, Any] = {}
     for field in dataclasses.fields(node):
         value = getattr(node, field.name)
-        new = _map_value(value, fn)
+        scope = bound if field.name in ("collection", "obj") else inner
+        new = _map_value(value, fn, scope)
         if new is not value:
             changes[field.name] = new
     return dataclasses.replace(node, **changes) if changes else node
 
 
-def _map_value(value: Any, fn: Any) -> Any:
+def _map_value(value: Any, fn: Any, bound: frozenset[str]) -> Any:
     if isinstance(value, ast._NODE_TYPES):
-        return _map(value, fn)
+        return _map(value, fn, bound)
     if isinstance(value, tuple):
-        items = [_map_value(v, fn) for v in value]
+        items = [_map_value(v, fn, bound) for v in value]
         if all(a is b for a, b in zip(items, value, strict=True)):
             return value
         return tuple(items)

@@ -63,6 +63,21 @@ _DEPENDS = re.compile(
 )
 
 
+_INCOMPLETE = {
+    "var": ("var.<name>", "var.base_url"),
+    "local": ("local.<name>", "local.pages"),
+    "step": ("step.<runner>.<name>", "step.print.start.output"),
+    "resource": ("resource.<type>.<name>", "resource.http_client.api"),
+}
+
+
+def _root_name(n: ast.Node) -> str | None:
+    """The variable a chain of attribute/index accesses starts from."""
+    while isinstance(n, ast.GetAttr | ast.Index):
+        n = n.obj
+    return n.name if isinstance(n, ast.Var) else None
+
+
 @dataclasses.dataclass
 class _StepDecl:
     block: Block
@@ -108,25 +123,32 @@ class NameRules:
 
     def rewrite(self, node: ast.Node, file: str) -> ast.Node:
         """Turn step/resource references into their nodes, reporting unknown names."""
-        return _map(node, lambda n: self._rewrite_one(n, file))
+        return _map(node, lambda n, bound: self._rewrite_one(n, file, bound))
 
-    def _rewrite_one(self, n: ast.Node, file: str) -> ast.Node | None:
+    def _rewrite_one(self, n: ast.Node, file: str, bound: frozenset[str]) -> ast.Node | None:
         pos = SourcePos(file, n.line, n.col)
         if isinstance(n, ast.Call) and n.name == "count" and "count" not in FUNCTIONS:
             # burstgridgo's grids write length() as count(); they must load unchanged.
-            args = tuple(self.rewrite(a, file) for a in n.args)
+            args = tuple(_map(a, lambda m, b: self._rewrite_one(m, file, b), bound) for a in n.args)
             return dataclasses.replace(n, name="length", args=args)
-        if isinstance(n, ast.Index) and isinstance(n.key, ast.Var) and n.key.name == "each":
-            target = self._step_target(n.obj, file)
+        if (
+            isinstance(n, ast.Index)
+            and isinstance(n.key, ast.Var)
+            and n.key.name == "each"
+            and "each" not in bound
+        ):
+            target = self._step_target(n.obj, file, bound)
             if target is not None:
                 return ast.EachRef(target, n.line, n.col)
+            return None
+        root = _root_name(n)
+        if root is None or root in bound:
             return None
         if (
             isinstance(n, ast.GetAttr)
             and isinstance(n.obj, ast.GetAttr)
             and isinstance(n.obj.obj, ast.Var)
         ):
-            root = n.obj.obj.name
             if root == "step":
                 sid = f"{n.obj.name}.{n.name}"
                 if sid not in self.step_ids:
@@ -138,35 +160,43 @@ class NameRules:
                     hint = suggest(rid, self.resource_ids) or "declare it with a resource block"
                     self.error(pos, "unknown-resource", f'unknown resource "{rid}"', hint)
                 return ast.ResourceRef(rid, n.line, n.col)
-        if (
-            isinstance(n, ast.GetAttr)
-            and isinstance(n.obj, ast.Var)
-            and n.obj.name not in RESERVED_ROOTS
-        ):
-            sid = f"{n.obj.name}.{n.name}"
-            if sid in self.step_ids:
-                return ast.StepRef(sid, n.line, n.col)
-            if n.obj.name in self.runners_in_use:
-                # The short form of a step that does not exist: say which step.
-                self._unknown_step(sid, pos)
-                return ast.StepRef(sid, n.line, n.col)
+        if isinstance(n, ast.GetAttr) and isinstance(n.obj, ast.Var):
+            if root in ("var", "local"):
+                return n  # a complete variable/local reference: nothing inside to rewrite
+            if root not in RESERVED_ROOTS:
+                sid = f"{root}.{n.name}"
+                if sid in self.step_ids:
+                    return ast.StepRef(sid, n.line, n.col)
+                if root in self.runners_in_use:
+                    # The short form of a step that does not exist: say which step.
+                    self._unknown_step(sid, pos)
+                    return ast.StepRef(sid, n.line, n.col)
+        if isinstance(n, ast.Var) and n.name in _INCOMPLETE:
+            # Reached only when no complete reference above swallowed it.
+            form, example = _INCOMPLETE[n.name]
+            self.error(
+                pos,
+                "incomplete-reference",
+                f"incomplete reference: write {form}",
+                f"e.g. {example}",
+            )
         return None
 
-    def _step_target(self, obj: ast.Node, file: str) -> str | None:
-        if isinstance(obj, ast.GetAttr):
-            if (
-                isinstance(obj.obj, ast.GetAttr)
-                and isinstance(obj.obj.obj, ast.Var)
-                and obj.obj.obj.name == "step"
-            ) or (isinstance(obj.obj, ast.Var) and obj.obj.name not in RESERVED_ROOTS):
-                sid = f"{obj.obj.name}.{obj.name}"
-            else:
-                return None
-            if sid in self.step_ids:
-                return sid
-            self._unknown_step(sid, SourcePos(file, obj.line, obj.col))
+    def _step_target(self, obj: ast.Node, file: str, bound: frozenset[str]) -> str | None:
+        if not isinstance(obj, ast.GetAttr) or _root_name(obj) in bound:
+            return None
+        if (
+            isinstance(obj.obj, ast.GetAttr)
+            and isinstance(obj.obj.obj, ast.Var)
+            and obj.obj.obj.name == "step"
+        ) or (isinstance(obj.obj, ast.Var) and obj.obj.name not in RESERVED_ROOTS):
+            sid = f"{obj.obj.name}.{obj.name}"
+        else:
+            return None
+        if sid in self.step_ids:
             return sid
-        return None
+        self._unknown_step(sid, SourcePos(file, obj.line, obj.col))
+        return sid
 
     def _unknown_step(self, sid: str, pos: SourcePos) -> None:
         hint = suggest(sid, self.step_ids) or "declare it with a step block"
