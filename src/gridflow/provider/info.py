@@ -100,4 +100,3 @@ def get_provider_info() -> dict[str, Any]:
         "connection-types": copy.deepcopy(list(CONNECTION_TYPES)),
         "extra-links": [],
     }
-
