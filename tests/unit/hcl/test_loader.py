@@ -471,3 +471,29 @@ def test_for_variables_shadow_steps_and_each(tmp_path: Path) -> None:
     assert plan.steps["print.loop_key"].each_of is None
     shadow = plan.steps["print.shadow"].arguments["input"].node
     assert not [n for n in ast.walk(shadow) if isinstance(n, ast.StepRef)]
+
+
+REQUIRED_IN_META = """
+variable "t" { type = string }
+locals { pause = var.t }
+step "print" "a" {
+  timeout = var.t
+  retry {
+    attempts = 2
+    delay    = local.pause
+  }
+  arguments { input = var.t }
+}
+"""
+
+
+def test_required_variable_in_meta_arguments_waits_for_its_value(tmp_path: Path) -> None:
+    """validate accepts a grid whose required variables have no value yet; with
+    the value given, the load-time meta-arguments are computed from it."""
+    without = load(tmp_path, REQUIRED_IN_META, environ={})
+    assert without.missing == ["t"]
+    assert without.plan.steps["print.a"].timeout_s is None
+    given = load(tmp_path, REQUIRED_IN_META, environ={}, var_args=["t=1m"])
+    assert given.missing == []
+    step = given.plan.steps["print.a"]
+    assert (step.timeout_s, step.retry.delay_s) == (60.0, 60.0)

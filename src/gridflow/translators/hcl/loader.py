@@ -446,10 +446,12 @@ class _Loader(StepRules):
         before = len(self.diags)
         order = self._locals_order(nodes, exprs)
         computed: dict[str, Any] = {}
-        if missing or len(self.diags) > before:
-            return plan_locals, computed  # values come at run time; nothing to check now
+        if len(self.diags) > before:
+            return plan_locals, computed
         for lname in order:
             attr, conv = exprs[lname]
+            if self.not_known_yet(nodes[lname], {"var": values, "local": computed}):
+                continue  # needs a variable given only at run time
             try:
                 computed[lname] = evaluate(
                     nodes[lname],

@@ -280,8 +280,29 @@ class NameRules:
         )
         self.error(pos, "unknown-name", f'unknown name "{name}"', hint)
 
+    def not_known_yet(self, node: ast.Node, roots: Mapping[str, Any]) -> bool:
+        """Whether ``node`` uses a declared variable that has no value in this load
+        (or a local computed from one): it cannot be evaluated now, and that is
+        not an error until something runs (``GridLoad.missing`` names them)."""
+        for n, bound in walk_bound(node):
+            if (
+                isinstance(n, ast.GetAttr)
+                and isinstance(n.obj, ast.Var)
+                and n.obj.name in ("var", "local")
+                and n.obj.name not in bound
+            ):
+                declared = self.variables if n.obj.name == "var" else self.local_names
+                if n.name in declared and n.name not in roots.get(n.obj.name, {}):
+                    return True
+        return False
+
     def static_value(self, node: ast.Node, file: str, pos: SourcePos) -> tuple[bool, Any]:
-        """Evaluate ``node`` with variables and locals only: (ok, value)."""
+        """Evaluate ``node`` with variables and locals only: (ok, value).
+
+        Not ok, without a diagnostic, when a variable it needs has no value yet.
+        """
+        if self.not_known_yet(node, self.static_roots):
+            return False, None
         try:
             return True, evaluate(
                 node, Scope(roots=self.static_roots, file=file, environ=self.environ)
@@ -297,7 +318,10 @@ class NameRules:
         if attr is None:
             return None
         try:
-            value = evaluate(conv.expr(attr.value), Scope(roots=roots, file=conv.file))
+            node = conv.expr(attr.value)
+            if roots and self.not_known_yet(node, roots):
+                return None
+            value = evaluate(node, Scope(roots=roots, file=conv.file))
         except ExpressionError as exc:
             self.expr_error(exc, attr.pos)
             return None

@@ -233,7 +233,7 @@ class StepRules(GraphRules):
                 "fan out over a whole step's outputs instead",
             )
             return None
-        if not dynamic and not self._any_missing():
+        if not dynamic and not self.not_known_yet(node, self.static_roots):
             ok, value = self.static_value(node, conv.file, attr.pos)
             if ok:
                 problem = fan_out_problem(kind, value)
@@ -244,9 +244,6 @@ class StepRules(GraphRules):
         return FanOut(
             kind=kind, expr=Expr.from_node(node, attr.text, _loc(attr.pos)), dynamic=dynamic
         )
-
-    def _any_missing(self) -> bool:
-        return any(n not in self.static_roots["var"] for n in self.variables)
 
     def _uses(self, blk: Block, cls: Any, what: str) -> dict[str, str]:
         out: dict[str, str] = {}
