@@ -45,12 +45,17 @@ def airflow(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AirflowServers
     try:
         yield servers
     finally:
+        report = os.environ.get("GRIDFLOW_AIRFLOW_TIMINGS")
+        # Opt-in, for docs/decisions/0002: start-up/stop times and memory.
+        pss_mb = servers.memory_pss_kb() / 1024 if report else 0.0
         t0 = time.monotonic()
         servers.stop()
-        if os.environ.get("GRIDFLOW_AIRFLOW_TIMINGS"):
-            # Opt-in, for docs/decisions/0002: start-up and stop times.
+        if report:
             stopped = time.monotonic() - t0
-            print(f"\nairflow harness timings: {servers.timings} stop_s={stopped:.1f}")
+            print(
+                f"\nairflow harness: {servers.timings} stop_s={stopped:.1f} "
+                f"pss_at_end_mb={pss_mb:.0f}"
+            )
 
 
 @pytest.fixture
