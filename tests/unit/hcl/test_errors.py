@@ -494,6 +494,25 @@ CASES: dict[str, tuple[str, list[str]]] = {
             "main.hcl:3:23: error: incomplete reference: write var.<name> [incomplete-reference]\n  hint: e.g. var.base_url"
         ],
     ),
+    "duplicate-meta-blocks": (
+        'step "print" "a" {\n  retry { attempts = 2 }\n  retry { attempts = 3 }\n  concurrency { limit = 1 }\n  concurrency { limit = 2 }\n  arguments { input = "x" }\n}\n',
+        [
+            'main.hcl:3:3: error: step "print.a" has more than one retry block [duplicate-block]\n  hint: merge them into one',
+            'main.hcl:5:3: error: step "print.a" has more than one concurrency block [duplicate-block]\n  hint: merge them into one',
+        ],
+    ),
+    "uses-slot-as-block": (
+        'step "http_request" "a" {\n  uses {\n    client {\n      x = 1\n    }\n  }\n  arguments { url = "/x" }\n}\n',
+        [
+            'main.hcl:3:5: error: uses "client" of step "http_request.a" is written as a block [bad-uses]\n  hint: write client = resource.<type>.<name>'
+        ],
+    ),
+    "uses-slot-twice": (
+        'resource "http_client" "api" {\n  arguments { base_url = "http://127.0.0.1" }\n}\nstep "http_request" "a" {\n  uses {\n    client = resource.http_client.api\n    client = resource.http_client.api\n  }\n  arguments { url = "/x" }\n}\n',
+        [
+            'main.hcl:7:5: error: uses slot "client" is set twice in step "http_request.a" [duplicate-attribute]\n  hint: keep one'
+        ],
+    ),
 }
 
 

@@ -497,3 +497,18 @@ def test_required_variable_in_meta_arguments_waits_for_its_value(tmp_path: Path)
     assert given.missing == []
     step = given.plan.steps["print.a"]
     assert (step.timeout_s, step.retry.delay_s) == (60.0, 60.0)
+
+
+def test_long_each_chain_written_backwards(tmp_path: Path) -> None:
+    """Chains are resolved in one pass over the topological order: a chain longer
+    than Python's recursion limit, declared last-step-first, still loads."""
+    n = 1200
+    blocks = ['step "print" "s0" {\n  count = 3\n  arguments { input = count.index }\n}\n']
+    blocks += [
+        f'step "print" "s{i}" {{\n  arguments {{ input = print.s{i - 1}[each].output }}\n}}\n'
+        for i in range(1, n)
+    ]
+    plan = load(tmp_path, "".join(reversed(blocks)), environ={}).plan
+    assert list(plan.steps)[:3] == ["print.s0", "print.s1", "print.s2"]
+    assert plan.steps[f"print.s{n - 1}"].each_of == f"print.s{n - 2}"
+    assert plan.steps["print.s0"].each_of is None

@@ -177,12 +177,14 @@ def _map(node: ast.Node, fn: Any, bound: frozenset[str] = frozenset()) -> ast.No
     elif isinstance(node, ast.Splat):
         inner = bound | {SPLAT_VAR}
     changes: dict[str, Any] = {}
-    for field in dataclasses.fields(node):
-        value = getattr(node, field.name)
-        scope = bound if field.name in ("collection", "obj") else inner
+    for name in ast._FIELDS[type(node)]:
+        value = getattr(node, name)
+        if value is None or isinstance(value, str | int | float):
+            continue
+        scope = bound if name in ("collection", "obj") else inner
         new = _map_value(value, fn, scope)
         if new is not value:
-            changes[field.name] = new
+            changes[name] = new
     return dataclasses.replace(node, **changes) if changes else node
 
 

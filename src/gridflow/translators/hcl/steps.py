@@ -154,6 +154,14 @@ class StepRules(GraphRules):
                     f'"{sub.type}" is planned but not available in this version of gridflow',
                     "remove it for now; see the README's status list",
                 )
+        for kind in ("retry", "concurrency", "uses"):
+            for extra in [b for b in blk.blocks if b.type == kind][1:]:
+                self.error(
+                    extra.pos,
+                    "duplicate-block",
+                    f"{what} has more than one {kind} block",
+                    "merge them into one",
+                )
         cls = registry.get_runner(decl.runner)
         if cls is None:
             hint = suggest(decl.runner, registry.runner_names()) or "runners: " + ", ".join(
@@ -248,6 +256,20 @@ class StepRules(GraphRules):
     def _uses(self, blk: Block, cls: Any, what: str) -> dict[str, str]:
         out: dict[str, str] = {}
         for sub in (b for b in blk.blocks if b.type == "uses"):
+            for attr in sub.duplicates:
+                self.error(
+                    attr.pos,
+                    "duplicate-attribute",
+                    f'uses slot "{attr.name}" is set twice in {what}',
+                    "keep one",
+                )
+            for inner in sub.blocks:
+                self.error(
+                    inner.pos,
+                    "bad-uses",
+                    f'uses "{inner.type}" of {what} is written as a block',
+                    f"write {inner.type} = resource.<type>.<name>",
+                )
             for slot, attr in sub.attrs.items():
                 node = self.convert(attr, Converter(attr.pos.file))
                 if not isinstance(node, ast.ResourceRef):
