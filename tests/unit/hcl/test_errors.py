@@ -513,6 +513,48 @@ CASES: dict[str, tuple[str, list[str]]] = {
             'main.hcl:7:5: error: uses slot "client" is set twice in step "http_request.a" [duplicate-attribute]\n  hint: keep one'
         ],
     ),
+    "syntax-single-quotes": (
+        "locals {\n  a = 'x'\n}\n",
+        [
+            'main.hcl:2:7: error: syntax error: strings use double quotes [syntax]\n  hint: write "x"',
+        ],
+    ),
+    "syntax-unclosed-heredoc": (
+        "locals {\n  a = <<EOT\nabc\n}\n",
+        [
+            "main.hcl:2:7: error: syntax error: this heredoc is not closed [syntax]\n  hint: end it with a line holding only EOT",
+        ],
+    ),
+    "syntax-unclosed-interpolation": (
+        'locals {\n  a = "x ${y"\n}\n',
+        [
+            'main.hcl:2:13: error: syntax error: an interpolation is not closed [syntax]\n  hint: add the "}" that ends ${...}',
+        ],
+    ),
+    "syntax-semicolon": (
+        "locals {\n  a = 1;\n}\n",
+        [
+            'main.hcl:2:8: error: syntax error: unexpected ";" [syntax]\n  hint: expected a new line after the value (one attribute per line) or an operator',
+        ],
+    ),
+    "syntax-colon-for-equals": (
+        "locals {\n  a: 1\n}\n",
+        [
+            'main.hcl:2:4: error: syntax error: unexpected ":" [syntax]\n  hint: write name = value for an attribute, or name "label" { ... } for a block',
+        ],
+    ),
+    "syntax-unquoted-label": (
+        'step "print" 5 {\n}\n',
+        [
+            'main.hcl:1:14: error: syntax error: unexpected "5" [syntax]\n  hint: expected a quoted label or "{"',
+        ],
+    ),
+    "syntax-two-values": (
+        'locals {\n  a = "x" "y"\n}\n',
+        [
+            'main.hcl:2:11: error: syntax error: unexpected quote (") [syntax]\n  hint: expected "}", a name, a new line or the end of the file',
+        ],
+    ),
 }
 
 

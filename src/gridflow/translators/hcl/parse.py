@@ -144,9 +144,51 @@ def _syntax_diagnostic(exc: LarkError, text: str, file: str) -> Diagnostic:
             "syntax error: this string is not closed",
             'add the closing "; for text on several lines use a heredoc (<<EOT ... EOT)',
         )
-    wants = _describe(expected)
+    raw = found.strip('"') if found.startswith('"') else ""
+    if raw.startswith("'"):
+        return Diagnostic(
+            file,
+            line,
+            col,
+            "syntax",
+            "syntax error: strings use double quotes",
+            f'write "{raw.strip(chr(39))}"',
+        )
+    heredoc = re.match(r"<<-?([A-Za-z][\w.-]*)", raw)
+    if heredoc:
+        return Diagnostic(
+            file,
+            line,
+            col,
+            "syntax",
+            "syntax error: this heredoc is not closed",
+            f"end it with a line holding only {heredoc.group(1)}",
+        )
+    if found == '"""':
+        if expected == {"RBRACE"}:
+            return Diagnostic(
+                file,
+                line,
+                col,
+                "syntax",
+                "syntax error: an interpolation is not closed",
+                'add the "}" that ends ${...}',
+            )
+        found = 'quote (")'
     message = f"syntax error: unexpected {found}"
-    hint = f"expected {wants}" if wants else "check the brackets, quotes and = signs before this"
+    after_value = "PLUS" in expected  # operators may follow: a value just ended
+    value_next = "INT_LITERAL" in expected  # a value may start here
+    if after_value and "NL_OR_COMMENT" in expected:
+        hint = "expected a new line after the value (one attribute per line) or an operator"
+    elif {"EQ", "LBRACE"} <= expected and not value_next:
+        hint = 'write name = value for an attribute, or name "label" { ... } for a block'
+    elif {"LBRACE", "DBLQUOTE"} <= expected and not value_next and "EQ" not in expected:
+        hint = 'expected a quoted label or "{"'
+    else:
+        wants = _describe(expected)
+        hint = (
+            f"expected {wants}" if wants else "check the brackets, quotes and = signs before this"
+        )
     if found == "end of file" and "RBRACE" in expected:
         hint = 'a block is not closed: add the missing "}"'
     return Diagnostic(file, line, col, "syntax", message, hint)
