@@ -33,6 +33,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import ValidationError
 
+from gridflow.errors import UsageError
 from gridflow.runners._masking import looks_secret
 from gridflow.runners.http_client import HttpClientArguments
 
@@ -72,10 +73,11 @@ class ConnectionFields(Protocol):
     def extra_dejson(self) -> dict[str, Any]: ...
 
 
-class ConnectionConfigError(ValueError):
+class ConnectionConfigError(UsageError, ValueError):
     """A connection's fields cannot be turned into runner arguments.
 
-    A ``ValueError`` like Airflow's own hooks raise for bad connections;
+    Part of gridflow's error tree (bad input, like a bad flag), and a
+    ``ValueError`` like Airflow's own hooks raise for bad connections;
     ``conn_id`` names the connection to fix.
     """
 
