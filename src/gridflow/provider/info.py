@@ -31,7 +31,7 @@ HOOK_MODULES: Final[tuple[str, ...]] = (
     "gridflow.hooks.http",
     "gridflow.hooks.socketio",
 )
-OPERATOR_MODULES: Final[tuple[str, ...]] = ()
+OPERATOR_MODULES: Final[tuple[str, ...]] = ("gridflow.operators.grid",)
 
 # Only connection types gridflow owns. GridHttpHook reads the standard `http`
 # type, which apache-airflow-providers-http registers; declaring it a second

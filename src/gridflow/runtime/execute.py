@@ -210,6 +210,29 @@ def retry_delay(exc: BaseException, attempt: int, retry: Retry) -> float:
     return delay
 
 
+async def attempt_until_ready(
+    work: Work,
+    pool: ResourcePool,
+    *,
+    attempt: int,
+    masker: Masker | None = None,
+    logger: logging.Logger | None = None,
+    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+) -> Any:
+    """One attempt of ``work``. A runner that says "not ready yet"
+    (:class:`WaitError`) is asked again after the wait it names, without using
+    up the attempt; after ``MAX_WAITS`` such answers its WaitError is raised."""
+    waits = 0
+    while True:
+        try:
+            return await run_attempt(work, pool, attempt=attempt, masker=masker, logger=logger)
+        except WaitError as exc:
+            waits += 1
+            if waits > MAX_WAITS:
+                raise
+            await sleep(exc.wait_for if exc.wait_for is not None else DEFAULT_WAIT_S)
+
+
 async def run_with_retries(
     work: Work,
     pool: ResourcePool,
@@ -221,25 +244,22 @@ async def run_with_retries(
     """Every attempt of ``work`` under its retry policy, as one Outcome."""
     started = time.time()
     attempt = 1
-    waits = 0
     log_ = logger or log
     while True:
         try:
-            output = await run_attempt(work, pool, attempt=attempt, masker=masker, logger=logger)
+            output = await attempt_until_ready(
+                work, pool, attempt=attempt, masker=masker, logger=logger, sleep=sleep
+            )
         except asyncio.CancelledError:
             raise
-        except WaitError as exc:
-            waits += 1
-            if waits > MAX_WAITS:
-                return Outcome(
-                    Status.FAILED,
-                    error=error_info(exc),
-                    attempts=attempt,
-                    started=started,
-                    ended=time.time(),
-                )
-            await sleep(exc.wait_for if exc.wait_for is not None else DEFAULT_WAIT_S)
-            continue
+        except WaitError as exc:  # still not ready after MAX_WAITS checks
+            return Outcome(
+                Status.FAILED,
+                error=error_info(exc),
+                attempts=attempt,
+                started=started,
+                ended=time.time(),
+            )
         except Exception as exc:
             if not isinstance(exc, RunnerError):
                 log_.error("%s: runner raised an unexpected error", work.label, exc_info=exc)

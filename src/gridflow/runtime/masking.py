@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import re
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 MASK = "***"
@@ -23,10 +23,13 @@ MIN_SECRET_LENGTH = 4
 class Masker:
     """Remembers secret values and redacts them from strings and JSON data."""
 
-    def __init__(self) -> None:
+    def __init__(self, on_secret: Callable[[str], None] | None = None) -> None:
+        # on_secret: told every new secret string, e.g. to pass it on to
+        # Airflow's own masker so task logs are redacted too.
         self._lock = threading.Lock()
         self._secrets: set[str] = set()
         self._pattern: re.Pattern[str] | None = None
+        self._on_secret = on_secret
 
     def add(self, value: Any) -> None:
         """Remember ``value`` (and every string inside it) as secret."""
@@ -35,10 +38,14 @@ class Masker:
         if not found:
             return
         with self._lock:
-            before = len(self._secrets)
-            self._secrets.update(s for s in found if s)
-            if len(self._secrets) != before:
-                self._pattern = None
+            fresh = {s for s in found if s and s not in self._secrets}
+            if not fresh:
+                return
+            self._secrets.update(fresh)
+            self._pattern = None
+        if self._on_secret is not None:
+            for secret in sorted(fresh):
+                self._on_secret(secret)
 
     def add_all(self, values: Iterable[Any]) -> None:
         for value in values:

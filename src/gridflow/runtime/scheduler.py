@@ -408,17 +408,21 @@ class GridRun:
         step_id: str,
         records: Sequence[Mapping[str, Any]],
         keys: Sequence[tuple[int | str | None, Any]] | None = None,
+        count: int | None = None,
     ) -> None:
         """Set ``step_id``'s instances from :meth:`Instance.to_record` records.
 
-        With ``keys`` (from :meth:`instance_keys`), positions that have no
-        record yet (an instance still running elsewhere) are pending.
+        Positions that have no record yet (an instance still running
+        elsewhere, or one that never ran) are pending: with ``keys`` (from
+        :meth:`instance_keys`) they get their key and value; with ``count``
+        (the step's number of instances) only their place.
         """
         sr = self._steps[step_id]
         source = self._steps[sr.root].step if sr.root is not None else sr.step
         by_position = {int(r["position"]): Instance.from_record(step_id, dict(r)) for r in records}
         if keys is None:
-            sr.instances = [by_position[p] for p in sorted(by_position)]
+            size = count if count is not None else max(by_position, default=-1) + 1
+            sr.instances = [by_position.get(p) or Instance(step_id, p, None) for p in range(size)]
         else:
             sr.instances = [
                 by_position.get(p) or Instance(step_id, p, key, value)
@@ -503,6 +507,32 @@ class GridRun:
         if self.failure is None:
             self.failure = error
         self.cancelling = True
+
+    def conclude_restored(self, failure: ErrorInfo | None = None) -> None:
+        """End a run that happened elsewhere, every step restored from records.
+
+        The run fails as the in-process engines would have failed it: on the
+        first instance (by end time) that failed in a step without
+        ``continue_on_error``, or on ``failure`` (an error the other engine
+        reported outside any instance, e.g. a fan-out that could not be
+        evaluated). What never ran is then cancelled by :meth:`finish`.
+        """
+        failed = [
+            inst
+            for sr in self._steps.values()
+            if not sr.step.continue_on_error
+            for inst in sr.instances
+            if inst.status is Status.FAILED
+        ]
+        if failed:
+            first = min(failed, key=lambda i: (i.ended or 0.0, i.step, i.position))
+            error = first.error or ErrorInfo("error", "failed")
+            self._fail_run(ErrorInfo(error.kind, f"{first.label}: {error.message}", error.details))
+        if failure is not None:
+            self._fail_run(failure)
+        if not self.cancelling and not all(sr.done for sr in self._steps.values()):
+            self._fail_run(ErrorInfo("cancelled", "the run stopped before every step ran"))
+        self.finish()
 
     def cancel(self, reason: str = "cancelled") -> None:
         """Stop the run from outside (e.g. Ctrl-C); running work must be cancelled."""

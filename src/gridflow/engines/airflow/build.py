@@ -1,0 +1,120 @@
+"""Plan → Airflow DAG, in memory (the dags-folder loader and ``--engine airflow``).
+
+Everything about the DAG's shape is decided in :mod:`.shape`; this module
+only turns those decisions into Airflow objects, exactly as the code that
+``gridflow compile --to airflow`` writes does.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from datetime import timedelta
+from typing import Any
+
+from airflow.sdk import DAG, Param, task_group
+
+from gridflow.operators.grid import GridInstancesOperator, GridStepOperator
+from gridflow.plan import Plan
+
+from .shape import DagShape, GroupShape, TaskShape, dag_shape
+
+# Every task waits until all its upstream tasks are done, whatever their
+# state: a step skipped by ``if`` must not skip its dependents. Failures still
+# stop the run, through the DAG's fail-fast (which allows only this rule and
+# all_success).
+TRIGGER_RULE = "all_done_setup_success"
+EXPONENTIAL_MULTIPLIER = 2.0
+
+
+def build_dag(
+    plan: Plan,
+    *,
+    dag_id: str | None = None,
+    base_dir: str | None = None,
+    tags: Sequence[str] = ("gridflow",),
+    doc_md: str | None = None,
+    dag_kwargs: Mapping[str, Any] | None = None,
+) -> DAG:
+    """The DAG for ``plan``: not scheduled, triggered by hand or through the API."""
+    shape = dag_shape(plan, dag_id=dag_id)
+    dag = DAG(
+        dag_id=shape.dag_id,
+        description=shape.description,
+        schedule=None,
+        catchup=False,
+        fail_fast=True,
+        params=dag_params(shape),
+        tags=list(tags),
+        doc_md=doc_md,
+        **dict(dag_kwargs or {}),
+    )
+    with dag:
+        tasks: dict[str, Any] = {}
+        for item in shape.items:
+            if isinstance(item, GroupShape):
+                _add_group(plan, item, tasks, base_dir)
+            else:
+                tasks[item.task_id] = _add_task(plan, item, tasks, base_dir, position=0)
+        for shaped in shape.tasks():
+            target = tasks[_full_id(shaped)]
+            for up in shaped.upstream:
+                tasks[up] >> target
+    return dag
+
+
+def dag_params(shape: DagShape) -> dict[str, Param]:
+    return {
+        p.name: Param(p.default, description=p.description or None, **p.schema)
+        for p in shape.params
+    }
+
+
+def operator_kwargs(shaped: TaskShape) -> dict[str, Any]:
+    """Airflow arguments for one task (besides plan, step and position)."""
+    kwargs: dict[str, Any] = {
+        "task_id": shaped.task_id,
+        "step_id": shaped.step_id,
+        "trigger_rule": TRIGGER_RULE,
+        "doc": shaped.doc,
+    }
+    if shaped.kind == "instances":
+        return kwargs
+    kwargs["retries"] = shaped.retries
+    if shaped.retries:
+        kwargs["retry_delay"] = timedelta(seconds=shaped.retry_delay_s)
+        if shaped.exponential_backoff:
+            kwargs["retry_exponential_backoff"] = EXPONENTIAL_MULTIPLIER
+        if shaped.max_retry_delay_s is not None:
+            kwargs["max_retry_delay"] = timedelta(seconds=shaped.max_retry_delay_s)
+    if shaped.execution_timeout_s is not None:
+        kwargs["execution_timeout"] = timedelta(seconds=shaped.execution_timeout_s)
+    if shaped.max_active_per_run is not None:
+        kwargs["max_active_tis_per_dagrun"] = shaped.max_active_per_run
+    return kwargs
+
+
+def _add_task(
+    plan: Plan, shaped: TaskShape, tasks: Mapping[str, Any], base_dir: str | None, position: Any
+) -> Any:
+    kwargs = {**operator_kwargs(shaped), "plan": plan, "base_dir": base_dir}
+    if shaped.kind == "instances":
+        return GridInstancesOperator(**kwargs)
+    if shaped.expand_over is not None:
+        counter = tasks[shaped.expand_over]
+        return GridStepOperator.partial(**kwargs).expand(position=counter.output)
+    return GridStepOperator(position=position, **kwargs)
+
+
+def _add_group(
+    plan: Plan, group: GroupShape, tasks: dict[str, Any], base_dir: str | None
+) -> None:
+    def body(position: Any) -> None:
+        for shaped in group.tasks:
+            tasks[_full_id(shaped)] = _add_task(plan, shaped, tasks, base_dir, position)
+
+    make: Callable[..., Any] = task_group(group_id=group.group_id)(body)
+    make.expand(position=tasks[group.expand_over].output)  # type: ignore[attr-defined]
+
+
+def _full_id(shaped: TaskShape) -> str:
+    return f"{shaped.group}.{shaped.task_id}" if shaped.group else shaped.task_id

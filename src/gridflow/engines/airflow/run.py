@@ -1,0 +1,199 @@
+"""``gridflow run --engine airflow``: one grid run on Airflow, in this process.
+
+Airflow's DAG test mode (``dag.test()``) runs a DAG run without a scheduler
+or api-server, on a SQLite metadata DB kept under ``$GRIDFLOW_HOME/airflow``.
+It runs the very DAG the dags-folder loader would build, so what passes here
+runs the same way on a real Airflow. Limits: tasks run one at a time (mapped
+instances and ``concurrency.limit`` included), and a fixed start-up of
+several seconds (imports, DB migration check, first task).
+
+The DAG must come from a file inside Airflow's dags folder; the run writes
+``<dag_id>.py`` and the Plan beside it into ``$GRIDFLOW_HOME/airflow/dags``
+(sensitive variable defaults removed: sensitive values reach the tasks
+through the process environment, never through files or the run's conf).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import sys
+from collections.abc import Callable, Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+from gridflow.plan import Plan
+from gridflow.runtime.masking import Masker
+from gridflow.runtime.scheduler import GridRun
+from gridflow.runtime.state import ErrorInfo, Instance
+
+from .names import count_source, instances_task_id, task_id_for
+from .records import ERROR_XCOM_KEY, unseal
+
+_DAG_FILE = '''"""Written by gridflow run --engine airflow; rewritten on every run."""
+from pathlib import Path
+
+from gridflow.engines.airflow.build import build_dag
+from gridflow.plan import Plan
+
+_here = Path(__file__)
+dag = build_dag(
+    Plan.from_json(_here.with_suffix(".plan.json").read_text(encoding="utf-8")),
+    dag_id={dag_id!r},
+    base_dir={base_dir!r},
+)
+'''
+
+
+def configure_airflow_environment(gridflow_home: Path) -> Path:
+    """Point Airflow at ``$GRIDFLOW_HOME/airflow`` before anything imports it."""
+    home = gridflow_home / "airflow"
+    dags = home / "dags"
+    dags.mkdir(parents=True, exist_ok=True)
+    os.environ["AIRFLOW_HOME"] = str(home)
+    os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = str(dags)
+    os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
+    os.environ.setdefault("AIRFLOW__CORE__UNIT_TEST_MODE", "False")
+    os.environ["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] = f"sqlite:///{home / 'airflow.db'}"
+    os.environ.setdefault("AIRFLOW__CORE__FERNET_KEY", _fernet_key(home))
+    return dags
+
+
+def _fernet_key(home: Path) -> str:
+    """A Fernet key kept with the throwaway DB, so sealed records can be opened."""
+    path = home / "fernet.key"
+    if path.exists():
+        return path.read_text(encoding="utf-8").strip()
+    from cryptography.fernet import Fernet
+
+    key = Fernet.generate_key().decode()
+    path.touch(mode=0o600)
+    path.write_text(key, encoding="utf-8")
+    return key
+
+
+def run_grid(
+    plan: Plan,
+    values: Mapping[str, Any],
+    *,
+    run_id: str | None = None,
+    base_dir: str | None = None,
+    environ: Mapping[str, str] | None = None,
+    max_parallel: int = 100,
+    masker: Masker | None = None,
+    on_event: Callable[[str, Instance], None] | None = None,
+) -> GridRun:
+    """Run ``plan`` with ``dag.test()``; same signature and result as the other engines."""
+    del max_parallel  # DAG test mode runs one task at a time
+    home = Path(os.environ.get("GRIDFLOW_HOME") or Path.home() / ".gridflow")
+    dags = configure_airflow_environment(home)
+    from .names import dag_id_for
+
+    dag_id = dag_id_for(plan.name)
+    public_plan, secret_env = _split_secrets(plan, values)
+    (dags / f"{dag_id}.plan.json").write_text(public_plan.to_json(), encoding="utf-8")
+    (dags / f"{dag_id}.py").write_text(
+        _DAG_FILE.format(dag_id=dag_id, base_dir=base_dir), encoding="utf-8"
+    )
+    conf = {k: v for k, v in values.items() if k not in secret_env}
+    with _env(secret_env), contextlib.redirect_stdout(sys.stderr):
+        dag = _load_dag(dags / f"{dag_id}.py", dag_id)
+        dag_run = dag.test(run_conf=conf)
+        records, counts, errors = _collected(plan, dag_id, dag_run.run_id)
+    run = GridRun(plan, values, run_id=run_id or dag_run.run_id, base_dir=base_dir, masker=masker)
+    for step_id in plan.steps:
+        counter = count_source(plan, step_id)
+        if counter is not None and counter not in counts:
+            continue  # never expanded: the run stopped before
+        count = counts[counter] if counter is not None else None
+        if count is None and not records.get(step_id):
+            continue  # never ran
+        run.restore(step_id, records.get(step_id, []), count=count)
+    failure = ErrorInfo("expression", "; ".join(errors)) if errors else None
+    run.conclude_restored(failure)
+    if dag_run.start_date is not None:
+        run.started = dag_run.start_date.timestamp()
+    if dag_run.end_date is not None:
+        run.ended = dag_run.end_date.timestamp()
+    if on_event is not None:
+        for step_id in plan.steps:
+            for inst in run.instances(step_id):
+                on_event(inst.status.value, inst)
+    return run
+
+
+def _split_secrets(plan: Plan, values: Mapping[str, Any]) -> tuple[Plan, dict[str, str]]:
+    """The Plan without sensitive defaults, and the sensitive values as GRIDFLOW_VAR_*."""
+    secret_env: dict[str, str] = {}
+    variables = {}
+    for name, var in plan.variables.items():
+        if var.sensitive:
+            variables[name] = var.model_copy(update={"default": None, "has_default": False})
+            if values.get(name) is not None:
+                value = values[name]
+                text = value if isinstance(value, str) else json.dumps(value)
+                secret_env[name] = text
+        else:
+            variables[name] = var
+    return plan.model_copy(update={"variables": variables}), secret_env
+
+
+@contextlib.contextmanager
+def _env(secret_env: Mapping[str, str]) -> Iterator[None]:
+    keys = {f"GRIDFLOW_VAR_{name}": text for name, text in secret_env.items()}
+    saved = {k: os.environ.get(k) for k in keys}
+    os.environ.update(keys)
+    try:
+        yield
+    finally:
+        for k, old in saved.items():
+            if old is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = old
+
+
+def _load_dag(path: Path, dag_id: str) -> Any:
+    from airflow.utils import db
+
+    db.upgradedb()
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(f"gridflow_run_{dag_id}", path)
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.dag
+
+
+def _collected(
+    plan: Plan, dag_id: str, run_id: str
+) -> tuple[dict[str, list[dict[str, Any]]], dict[str, int], list[str]]:
+    """(records per step, instance counts per counted step, errors outside instances)."""
+    from airflow.models.xcom import XComModel
+    from airflow.sdk.crypto import get_fernet
+    from airflow.settings import Session
+
+    assert Session is not None  # configured when airflow was imported
+    cipher = get_fernet()
+    by_task: dict[str, list[Any]] = {}
+    errors: list[str] = []
+    with Session() as session:
+        rows = session.scalars(XComModel.get_many(run_id=run_id, dag_ids=dag_id)).all()
+        for row in rows:
+            value = XComModel.deserialize_value(row)
+            if row.key == ERROR_XCOM_KEY:
+                errors.append(str(value))
+            elif row.key == "return_value":
+                by_task.setdefault(row.task_id, []).append(value)
+    records: dict[str, list[dict[str, Any]]] = {}
+    counts: dict[str, int] = {}
+    for step_id in plan.steps:
+        found = by_task.get(task_id_for(plan, step_id), [])
+        records[step_id] = [unseal(r, cipher) for r in found if isinstance(r, dict)]
+        positions = by_task.get(instances_task_id(step_id))
+        if positions:
+            counts[step_id] = len(positions[0])
+    return records, counts, errors

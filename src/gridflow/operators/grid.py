@@ -1,0 +1,207 @@
+"""The operators every gridflow DAG is made of.
+
+One generic operator runs any step, rather than one operator class per
+runner: a step's semantics (``if``, argument expressions, fan-out keys,
+``[each]`` pairing, masking, retry decisions) live in the engine-neutral
+runtime that the Prefect and local engines use too
+(:mod:`gridflow.engines.airflow.instance`). An operator per runner would
+either duplicate that or be a thin alias with nothing of its own;
+docs/decisions/0005-airflow-dag-shape.md has the reasoning.
+
+* :class:`GridInstancesOperator` counts a fanned-out step's instances; the
+  step's task maps over its output (``expand(position=...)``).
+* :class:`GridStepOperator` runs one instance of one step and pushes the
+  instance's record (small JSON) as its XCom return value.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from airflow.sdk import BaseOperator
+from airflow.sdk.crypto import get_fernet
+from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
+from airflow.sdk.log import mask_secret
+
+from gridflow.engines.airflow.instance import (
+    RunContext,
+    Verdict,
+    count_instances,
+    run_instance,
+)
+from gridflow.engines.airflow.names import instances_task_id, task_id_for
+from gridflow.engines.airflow.records import ERROR_XCOM_KEY, Cipher, seal, unseal
+from gridflow.errors import GridflowError
+from gridflow.plan import Plan
+from gridflow.plan.variables import resolve_values
+from gridflow.runtime.masking import Masker
+from gridflow.translators.hcl.varsources import collect_overrides
+
+__all__ = ["GridInstancesOperator", "GridStepOperator", "StepFailed"]
+
+log = logging.getLogger(__name__)
+
+
+class StepFailed(Exception):
+    """A step's attempt failed and Airflow may try again (retries remain)."""
+
+
+class _GridOperator(BaseOperator):
+    """What both operators share: the Plan, the step, the run's values."""
+
+    ui_color = "#e8f0fe"
+
+    def __init__(
+        self,
+        *,
+        plan: Plan,
+        step_id: str,
+        base_dir: str | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        if step_id not in plan.steps:
+            raise ValueError(f"step {step_id!r} is not in grid {plan.name!r}")
+        self.plan = plan
+        self.step_id = step_id
+        self.base_dir = base_dir
+
+    def _context(self, context: Mapping[str, Any]) -> tuple[RunContext, _XComRecords]:
+        masker = Masker(on_secret=mask_secret)
+        values = run_values(self.plan, context.get("params") or {}, os.environ)
+        for name, var in self.plan.variables.items():
+            if var.sensitive and values.get(name) is not None:
+                masker.add(values[name])
+        dag_run = context.get("dag_run")
+        run_id = getattr(dag_run, "run_id", None)
+        ctx = RunContext(self.plan, values, run_id=run_id, base_dir=self.base_dir, masker=masker)
+        return ctx, _XComRecords(context["ti"], self.plan, _cipher())
+
+
+class GridInstancesOperator(_GridOperator):
+    """Counts the instances of a fanned-out step (``count`` / ``for_each``).
+
+    Returns ``[0, 1, ..., n-1]``: the positions the step's mapped task (or
+    its ``[each]`` chain's mapped task group) expands over.
+    """
+
+    ui_color = "#f1f3f4"
+
+    def execute(self, context: Any) -> list[int]:
+        ctx, records = self._context(context)
+        try:
+            count = count_instances(ctx, self.step_id, records)
+        except GridflowError as exc:
+            message = f"{self.step_id}: {exc}"
+            # Kept for the run's result; not retried: the same expression gives
+            # the same error again.
+            context["ti"].xcom_push(key=ERROR_XCOM_KEY, value=message)
+            raise AirflowFailException(message) from None
+        log.info("%s: %d instance(s)", self.step_id, count)
+        return list(range(count))
+
+
+class GridStepOperator(_GridOperator):
+    """Runs one instance of one grid step on this worker.
+
+    ``position`` is the instance's place in the step's instance order (the
+    map index when mapped). The XCom return value is the instance record:
+    status, output, error, attempts, timing; secrets inside it are replaced
+    by ``***`` and the full record is kept encrypted
+    (:mod:`gridflow.engines.airflow.records`).
+
+    How the task ends: success; skipped when ``if`` is false (dependents
+    still run: their trigger rule waits for all upstream tasks to be done);
+    failed (the DAG's fail-fast stops the run) — or, with
+    ``continue_on_error``, success with a record whose status is ``failed``,
+    because a failed task would stop a fail-fast DAG.
+    """
+
+    template_fields: Sequence[str] = ("position",)
+
+    def __init__(self, *, position: Any = 0, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.position = position
+
+    def execute(self, context: Any) -> dict[str, Any]:
+        ctx, records = self._context(context)
+        ti = context["ti"]
+        attempt = int(getattr(ti, "try_number", 1) or 1)
+        try:
+            result = asyncio.run(
+                run_instance(ctx, self.step_id, int(self.position), records, attempt=attempt)
+            )
+            assert ctx.masker is not None
+            shown = seal(result.record, ctx.masker, records.cipher)
+        except GridflowError as exc:
+            raise AirflowFailException(f"{self.step_id}: {exc}") from None
+        message = ctx.masker.redact_text(result.message) if ctx.masker else result.message
+        if result.verdict is Verdict.SUCCESS:
+            return shown
+        ti.xcom_push(key="return_value", value=shown)
+        if result.verdict is Verdict.SKIP:
+            raise AirflowSkipException(message)
+        if result.verdict is Verdict.CONTINUE:
+            log.warning("%s failed (continue_on_error, the run goes on): %s", self.step_id, message)
+            return shown
+        if result.verdict is Verdict.RETRY:
+            raise StepFailed(message)
+        raise AirflowFailException(message)
+
+
+class _XComRecords:
+    """The records other tasks of this run pushed (gridflow's RecordSource)."""
+
+    def __init__(self, ti: Any, plan: Plan, cipher: Cipher | None) -> None:
+        self._ti = ti
+        self._plan = plan
+        self.cipher = cipher
+
+    def records(self, step_id: str) -> list[dict[str, Any]]:
+        # A list of task ids makes Airflow return every map index's value.
+        pulled = self._ti.xcom_pull(task_ids=[task_id_for(self._plan, step_id)])
+        return [unseal(r, self.cipher) for r in pulled or [] if isinstance(r, dict)]
+
+    def count(self, step_id: str) -> int:
+        positions = self._ti.xcom_pull(task_ids=[instances_task_id(step_id)])
+        found = [p for p in positions or [] if isinstance(p, list)]
+        return len(found[0]) if found else 0
+
+
+def run_values(plan: Plan, params: Mapping[str, Any], environ: Mapping[str, str]) -> dict[str, Any]:
+    """The run's variable values: the grid's defaults, then ``GRIDFLOW_VAR_*`` on
+    the worker, then the DAG run's params (what was given when triggering).
+
+    A param left null (the trigger form's empty field, or a sensitive
+    variable, whose param never carries a value) does not override.
+    """
+    env = collect_overrides(
+        declared=plan.variables,
+        var_args=(),
+        var_files=(),
+        profile=None,
+        grid_root=Path("."),
+        environ=environ,
+    )
+    given = {**env, **{k: v for k, v in params.items() if k in plan.variables and v is not None}}
+    values, missing = resolve_values(plan.variables, given)
+    if missing:
+        names = ", ".join(missing)
+        raise AirflowFailException(
+            f"no value for variable(s) {names}: trigger the DAG with them in the run's conf "
+            f"(params) or set GRIDFLOW_VAR_<name> on the workers"
+        )
+    return values
+
+
+def _cipher() -> Cipher | None:
+    try:
+        fernet: Cipher = get_fernet()
+    except Exception:  # an invalid key: sealing then reports what to set
+        return None
+    return fernet
