@@ -40,6 +40,7 @@ app = typer.Typer(
 class Engine(str, enum.Enum):
     prefect = "prefect"
     local = "local"
+    airflow = "airflow"
 
 
 class OutputFormat(str, enum.Enum):
@@ -220,7 +221,9 @@ def run(
             "--engine",
             "-e",
             help="prefect: an embedded Prefect flow run (no server to start); "
-            "local: plain asyncio in this process, fastest start.",
+            "local: plain asyncio in this process, fastest start; "
+            "airflow: Airflow's DAG test mode on a SQLite DB under GRIDFLOW_HOME "
+            "(needs gridflow[airflow]; tasks run one at a time).",
         ),
     ] = Engine.prefect,
     output: Annotated[
@@ -258,6 +261,8 @@ def run(
         }
         if engine is Engine.local:
             from gridflow.engines.local import run_grid
+        elif engine is Engine.airflow:
+            run_grid = _airflow_engine()
         else:
             from gridflow.engines.prefect import configure_prefect_environment
 
@@ -276,6 +281,20 @@ def run(
 
         sys.stdout.write(summary_text(result))
     raise typer.Exit(EXIT_OK if result["status"] == "success" else EXIT_FAILED)
+
+
+def _airflow_engine() -> Any:
+    """The Airflow engine's run_grid, or a usage error saying how to install it."""
+    import importlib.util
+
+    if importlib.util.find_spec("airflow") is None:
+        raise UsageError(
+            '--engine airflow needs Apache Airflow: pip install "gridflow[airflow]" '
+            "(in its own environment: docs/decisions/0002-airflow-environment.md)"
+        )
+    from gridflow.engines.airflow.run import run_grid
+
+    return run_grid
 
 
 def _version(value: bool) -> None:

@@ -19,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -47,6 +47,18 @@ __all__ = ["GridInstancesOperator", "GridStepOperator", "StepFailed"]
 log = logging.getLogger(__name__)
 
 
+# Where a task's secrets go besides Airflow's own masker. `gridflow run
+# --engine airflow` runs the tasks in its own process and adds its masker
+# here, so what it prints on the terminal is masked too.
+secret_sinks: list[Callable[[str], None]] = []
+
+
+def _on_secret(secret: str) -> None:
+    mask_secret(secret)
+    for sink in secret_sinks:
+        sink(secret)
+
+
 class StepFailed(Exception):
     """A step's attempt failed and Airflow may try again (retries remain)."""
 
@@ -72,7 +84,7 @@ class _GridOperator(BaseOperator):
         self.base_dir = base_dir
 
     def _context(self, context: Mapping[str, Any]) -> tuple[RunContext, _XComRecords]:
-        masker = Masker(on_secret=mask_secret)
+        masker = Masker(on_secret=_on_secret)
         values = run_values(self.plan, context.get("params") or {}, os.environ)
         for name, var in self.plan.variables.items():
             if var.sensitive and values.get(name) is not None:
@@ -80,7 +92,7 @@ class _GridOperator(BaseOperator):
         dag_run = context.get("dag_run")
         run_id = getattr(dag_run, "run_id", None)
         ctx = RunContext(self.plan, values, run_id=run_id, base_dir=self.base_dir, masker=masker)
-        return ctx, _XComRecords(context["ti"], self.plan, _cipher())
+        return ctx, _XComRecords(context["ti"], self.plan, _cipher(), masker)
 
 
 class GridInstancesOperator(_GridOperator):
@@ -157,15 +169,16 @@ class GridStepOperator(_GridOperator):
 class _XComRecords:
     """The records other tasks of this run pushed (gridflow's RecordSource)."""
 
-    def __init__(self, ti: Any, plan: Plan, cipher: Cipher | None) -> None:
+    def __init__(self, ti: Any, plan: Plan, cipher: Cipher | None, masker: Masker) -> None:
         self._ti = ti
         self._plan = plan
         self.cipher = cipher
+        self._masker = masker
 
     def records(self, step_id: str) -> list[dict[str, Any]]:
         # A list of task ids makes Airflow return every map index's value.
         pulled = self._ti.xcom_pull(task_ids=[task_id_for(self._plan, step_id)])
-        return [unseal(r, self.cipher) for r in pulled or [] if isinstance(r, dict)]
+        return [unseal(r, self.cipher, self._masker) for r in pulled or [] if isinstance(r, dict)]
 
     def count(self, step_id: str) -> int:
         positions = self._ti.xcom_pull(task_ids=[instances_task_id(step_id)])

@@ -7,6 +7,18 @@ Anything that needs Airflow lives in modules imported on demand.
 
 from __future__ import annotations
 
+from typing import Any
+
 from gridflow.provider.info import get_provider_info
 
-__all__ = ["get_provider_info"]
+__all__ = ["get_provider_info", "load_dags"]
+
+
+def __getattr__(name: str) -> Any:
+    # `from gridflow.provider import load_dags` in a dags-folder file, without
+    # making every provider listing import the loader.
+    if name == "load_dags":
+        from gridflow.provider.loader import load_dags
+
+        return load_dags
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -51,6 +51,16 @@ class Masker:
         for value in values:
             self.add(value)
 
+    def secrets_in(self, data: Any) -> list[str]:
+        """The remembered secrets that occur in ``data`` (whole or inside a string)."""
+        found: list[str] = []
+        _strings(data, found)
+        if isinstance(data, dict):
+            found.extend(str(k) for k in data)
+        with self._lock:
+            secrets = list(self._secrets)
+        return sorted(s for s in secrets if any(s in text for text in found))
+
     def __bool__(self) -> bool:
         return bool(self._secrets)
 

@@ -105,9 +105,7 @@ def _add_task(
     return GridStepOperator(position=position, **kwargs)
 
 
-def _add_group(
-    plan: Plan, group: GroupShape, tasks: dict[str, Any], base_dir: str | None
-) -> None:
+def _add_group(plan: Plan, group: GroupShape, tasks: dict[str, Any], base_dir: str | None) -> None:
     def body(position: Any) -> None:
         for shaped in group.tasks:
             tasks[_full_id(shaped)] = _add_task(plan, shaped, tasks, base_dir, position)

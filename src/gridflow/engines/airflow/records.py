@@ -47,17 +47,22 @@ def seal(record: dict[str, Any], masker: Masker, cipher: Cipher | None) -> dict[
             "encrypted in XCom: set [core] fernet_key (AIRFLOW__CORE__FERNET_KEY) on every "
             "Airflow component"
         )
-    text = json.dumps(record, separators=(",", ":"))
+    # The secrets travel with the record, so the tasks that read it mask them
+    # too (in their logs and in the records they push in turn).
+    payload = {"record": record, "secrets": masker.secrets_in(record)}
+    text = json.dumps(payload, separators=(",", ":"))
     shown[SEALED] = cipher.encrypt(text.encode()).decode()
     return shown
 
 
-def unseal(record: dict[str, Any], cipher: Cipher | None) -> dict[str, Any]:
-    """The full record back from what :func:`seal` stored."""
+def unseal(record: dict[str, Any], cipher: Cipher | None, masker: Masker) -> dict[str, Any]:
+    """The full record back from what :func:`seal` stored; its secrets join ``masker``."""
     sealed = record.get(SEALED)
     if sealed is None:
         return record
     if cipher is None:
         raise NoKeyError("a sealed XCom record cannot be opened without Airflow's Fernet key")
-    opened: dict[str, Any] = json.loads(cipher.decrypt(str(sealed).encode()))
+    payload = json.loads(cipher.decrypt(str(sealed).encode()))
+    masker.add_all(payload["secrets"])
+    opened: dict[str, Any] = payload["record"]
     return opened

@@ -46,8 +46,19 @@ dag = build_dag(
 '''
 
 
+def engine_home() -> Path:
+    """``$GRIDFLOW_HOME``, where the engine keeps Airflow's home."""
+    return Path(os.environ.get("GRIDFLOW_HOME") or Path.home() / ".gridflow")
+
+
 def configure_airflow_environment(gridflow_home: Path) -> Path:
-    """Point Airflow at ``$GRIDFLOW_HOME/airflow`` before anything imports it."""
+    """Point Airflow at ``$GRIDFLOW_HOME/airflow`` before anything imports it.
+
+    Airflow reads its configuration once per process, so the first call in a
+    process decides; later calls return the same dags folder.
+    """
+    if _configured:
+        return _configured[0]
     home = gridflow_home / "airflow"
     dags = home / "dags"
     dags.mkdir(parents=True, exist_ok=True)
@@ -57,7 +68,13 @@ def configure_airflow_environment(gridflow_home: Path) -> Path:
     os.environ.setdefault("AIRFLOW__CORE__UNIT_TEST_MODE", "False")
     os.environ["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] = f"sqlite:///{home / 'airflow.db'}"
     os.environ.setdefault("AIRFLOW__CORE__FERNET_KEY", _fernet_key(home))
+    # Airflow's own progress lines would drown gridflow's; -v shows them.
+    os.environ.setdefault("AIRFLOW__LOGGING__LOGGING_LEVEL", "WARNING")
+    _configured.append(dags)
     return dags
+
+
+_configured: list[Path] = []
 
 
 def _fernet_key(home: Path) -> str:
@@ -86,8 +103,7 @@ def run_grid(
 ) -> GridRun:
     """Run ``plan`` with ``dag.test()``; same signature and result as the other engines."""
     del max_parallel  # DAG test mode runs one task at a time
-    home = Path(os.environ.get("GRIDFLOW_HOME") or Path.home() / ".gridflow")
-    dags = configure_airflow_environment(home)
+    dags = configure_airflow_environment(engine_home())
     from .names import dag_id_for
 
     dag_id = dag_id_for(plan.name)
@@ -97,10 +113,11 @@ def run_grid(
         _DAG_FILE.format(dag_id=dag_id, base_dir=base_dir), encoding="utf-8"
     )
     conf = {k: v for k, v in values.items() if k not in secret_env}
-    with _env(secret_env), contextlib.redirect_stdout(sys.stderr):
+    masker = masker if masker is not None else Masker()
+    with _env(secret_env), _secrets_to(masker), contextlib.redirect_stdout(sys.stderr):
         dag = _load_dag(dags / f"{dag_id}.py", dag_id)
         dag_run = dag.test(run_conf=conf)
-        records, counts, errors = _collected(plan, dag_id, dag_run.run_id)
+        records, counts, errors = _collected(plan, dag_id, dag_run.run_id, masker)
     run = GridRun(plan, values, run_id=run_id or dag_run.run_id, base_dir=base_dir, masker=masker)
     for step_id in plan.steps:
         counter = count_source(plan, step_id)
@@ -154,6 +171,18 @@ def _env(secret_env: Mapping[str, str]) -> Iterator[None]:
                 os.environ[k] = old
 
 
+@contextlib.contextmanager
+def _secrets_to(masker: Masker) -> Iterator[None]:
+    """Secrets the tasks learn (they run in this process) mask our output too."""
+    from gridflow.operators.grid import secret_sinks
+
+    secret_sinks.append(masker.add)
+    try:
+        yield
+    finally:
+        secret_sinks.remove(masker.add)
+
+
 def _load_dag(path: Path, dag_id: str) -> Any:
     from airflow.utils import db
 
@@ -169,7 +198,7 @@ def _load_dag(path: Path, dag_id: str) -> Any:
 
 
 def _collected(
-    plan: Plan, dag_id: str, run_id: str
+    plan: Plan, dag_id: str, run_id: str, masker: Masker
 ) -> tuple[dict[str, list[dict[str, Any]]], dict[str, int], list[str]]:
     """(records per step, instance counts per counted step, errors outside instances)."""
     from airflow.models.xcom import XComModel
@@ -192,7 +221,7 @@ def _collected(
     counts: dict[str, int] = {}
     for step_id in plan.steps:
         found = by_task.get(task_id_for(plan, step_id), [])
-        records[step_id] = [unseal(r, cipher) for r in found if isinstance(r, dict)]
+        records[step_id] = [unseal(r, cipher, masker) for r in found if isinstance(r, dict)]
         positions = by_task.get(instances_task_id(step_id))
         if positions:
             counts[step_id] = len(positions[0])

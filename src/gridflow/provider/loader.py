@@ -1,0 +1,209 @@
+"""Grids dropped into Airflow's dags folder, turned into DAGs by one line::
+
+    # dags/gridflow_dags.py
+    from gridflow.provider import load_dags
+
+    load_dags(globals())
+
+Every ``*.hcl`` file next to the loader file is one grid (one DAG), and so is
+every sub-folder holding ``*.hcl`` files (all its files together, as
+``gridflow run FOLDER`` reads them; ``profiles/`` folders hold variable
+values). The DAG id is the file's stem or the folder's name.
+
+* **Isolation.** A grid that does not load never hides the others: it is
+  reported as an import error of the loader file carrying its
+  ``file:line:col`` messages, and every other grid still becomes a DAG.
+* **Cache.** Compiled Plans are cached by the hash of the grid's files (and
+  the ``GRIDFLOW_VAR_*`` environment and gridflow's version), so re-parsing an
+  unchanged folder costs reading files and JSON, not HCL compilation.
+* **Parsing context.** When Airflow runs a task it sets the DAG id being run
+  (``get_parsing_context()``); only that grid's DAG is built then.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+from collections.abc import Iterator, Mapping, MutableMapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from gridflow._version import __version__
+from gridflow.engines.airflow.names import dag_id_for
+from gridflow.errors import GridflowError
+from gridflow.plan import Plan
+
+log = logging.getLogger(__name__)
+
+GRID_SUFFIX = ".hcl"
+CACHE_ENV = "GRIDFLOW_CACHE_DIR"
+
+
+@dataclass(frozen=True)
+class GridSource:
+    """One grid in the dags folder: a file, or a folder of files."""
+
+    path: Path
+    files: tuple[Path, ...]
+
+    @property
+    def dag_id(self) -> str:
+        return dag_id_for(self.name)
+
+    @property
+    def name(self) -> str:
+        return self.path.stem if self.path.is_file() else self.path.name
+
+
+class GridImportError(Exception):
+    """Raised by Airflow's DAG validation for grids that did not load.
+
+    Airflow keeps the message as the loader file's import error and still
+    loads every DAG that validated.
+    """
+
+
+def load_dags(
+    namespace: MutableMapping[str, Any],
+    folder: str | Path | None = None,
+    *,
+    cache_dir: str | Path | None = None,
+) -> dict[str, Any]:
+    """Build one DAG per grid under ``folder`` into ``namespace`` (a module's globals).
+
+    ``folder`` defaults to the folder of the file that calls this. Returns the
+    DAGs by id (broken grids excluded).
+    """
+    from airflow.sdk import get_parsing_context
+
+    root = Path(folder) if folder is not None else Path(str(namespace["__file__"])).parent
+    wanted = get_parsing_context().dag_id
+    cache = _cache_dir(cache_dir)
+    dags: dict[str, Any] = {}
+    broken: list[tuple[GridSource, str]] = []
+    for source in find_grids(root):
+        if wanted is not None and source.dag_id != wanted:
+            continue
+        try:
+            plan = compiled_plan(source, cache, os.environ)
+            dag = _build(plan, source, root)
+        except GridflowError as exc:
+            broken.append((source, _relative(str(exc), root)))
+            continue
+        dags[dag.dag_id] = dag
+        namespace[_global_name(dag.dag_id)] = dag
+    if broken:
+        message = "\n".join(text for _, text in broken)
+        for source, _ in broken:
+            namespace[_global_name("broken_" + source.dag_id)] = _broken_dag(source, message)
+    return dags
+
+
+def find_grids(root: Path) -> Iterator[GridSource]:
+    """Grid files directly in ``root`` and folders of grid files below it."""
+    if not root.is_dir():
+        return
+    for entry in sorted(root.iterdir()):
+        if entry.name.startswith((".", "_")):
+            continue
+        if entry.is_file() and entry.suffix == GRID_SUFFIX:
+            yield GridSource(entry, (entry,))
+        elif entry.is_dir() and entry.name != "profiles":
+            files = tuple(
+                sorted(
+                    p
+                    for p in entry.rglob("*" + GRID_SUFFIX)
+                    if "profiles" not in p.relative_to(entry).parts[:-1]
+                )
+            )
+            if files:
+                yield GridSource(entry, files)
+
+
+def compiled_plan(source: GridSource, cache: Path | None, environ: Mapping[str, str]) -> Plan:
+    """The grid's Plan, from the cache when its files have not changed."""
+    digest = _digest(source, environ)
+    cached = cache / f"{digest}.json" if cache is not None else None
+    if cached is not None and cached.is_file():
+        try:
+            return Plan.from_json(cached.read_bytes())
+        except ValueError:
+            log.warning("gridflow: ignoring unreadable cached plan %s", cached)
+    from gridflow.translators.hcl import load_grid
+
+    plan = load_grid([source.path], environ=environ, name=source.name).plan
+    if cached is not None:
+        _write_quietly(cached, plan.to_json(indent=None))
+    return plan
+
+
+def _digest(source: GridSource, environ: Mapping[str, str]) -> str:
+    h = hashlib.sha256(f"gridflow {__version__}\n{source.path}\n".encode())
+    for path in source.files:
+        h.update(f"{path}\n".encode())
+        h.update(path.read_bytes())
+    # Compile-time meta-arguments (retry, timeout, ...) may read variables.
+    for key in sorted(k for k in environ if k.startswith("GRIDFLOW_VAR_")):
+        h.update(f"{key}={environ[key]}\n".encode())
+    return h.hexdigest()
+
+
+def _cache_dir(explicit: str | Path | None) -> Path | None:
+    if explicit is not None:
+        path = Path(explicit)
+    elif os.environ.get(CACHE_ENV):
+        path = Path(os.environ[CACHE_ENV])
+    else:
+        home = os.environ.get("GRIDFLOW_HOME") or str(Path.home() / ".gridflow")
+        path = Path(home) / "cache" / "plans"
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        log.info("gridflow: plan cache disabled, cannot create %s", path)
+        return None
+    return path
+
+
+def _write_quietly(path: Path, text: str) -> None:
+    # Several parsing processes may write the same entry: write apart, then rename.
+    tmp = path.with_suffix(f".{os.getpid()}.tmp")
+    try:
+        tmp.write_text(text, encoding="utf-8")
+        tmp.replace(path)
+    except OSError:
+        log.info("gridflow: could not write plan cache entry %s", path)
+
+
+def _build(plan: Plan, source: GridSource, root: Path) -> Any:
+    from gridflow.engines.airflow.build import build_dag
+
+    files = ", ".join(str(f.relative_to(root)) for f in source.files)
+    base_dir = source.path if source.path.is_dir() else source.path.parent
+    return build_dag(
+        plan,
+        dag_id=source.dag_id,
+        base_dir=str(base_dir),
+        doc_md=f"gridflow grid loaded from `{files}`.",
+    )
+
+
+def _broken_dag(source: GridSource, message: str) -> Any:
+    """A DAG whose validation fails with ``message``: Airflow records it as an import error."""
+    from airflow.sdk import DAG
+
+    class BrokenGrid(DAG):  # type: ignore[misc]
+        def validate(self) -> None:
+            raise GridImportError(message)
+
+    return BrokenGrid(dag_id="gridflow_broken_" + source.dag_id, schedule=None)
+
+
+def _relative(message: str, root: Path) -> str:
+    return message.replace(str(root) + os.sep, "")
+
+
+def _global_name(dag_id: str) -> str:
+    cleaned = "".join(c if c.isalnum() else "_" for c in dag_id)
+    return f"gridflow_dag_{cleaned}"
