@@ -26,8 +26,12 @@ else:
     # Tests that import Airflow in the pytest process (hooks, schema checks)
     # would otherwise create and read ~/airflow; the servers get their own
     # home from the harness, which drops every inherited AIRFLOW* variable.
-    os.environ["AIRFLOW_HOME"] = tempfile.mkdtemp(prefix="gridflow-pytest-airflow-")
-    os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
+    # gridflow's Airflow engine (`run --engine airflow`, in this process) sets
+    # the same up under its own home; Airflow reads its configuration once per
+    # process, so that happens here, before any test imports Airflow.
+    from gridflow.engines.airflow.run import configure_airflow_environment
+
+    configure_airflow_environment(Path(tempfile.mkdtemp(prefix="gridflow-pytest-airflow-")))
 
 
 @pytest.fixture(scope="session")

@@ -100,6 +100,10 @@ def airflow_env(
             # task token signed by the scheduler would be refused by the api-server.
             "AIRFLOW__API_AUTH__JWT_SECRET": secrets.token_hex(32),
             "AIRFLOW__API__SECRET_KEY": secrets.token_hex(32),
+            # gridflow keeps records holding secrets encrypted in XCom with it.
+            "AIRFLOW__CORE__FERNET_KEY": _fernet_key(),
+            # gridflow's plan cache (dags-folder loader) stays in the session's home.
+            "GRIDFLOW_HOME": str(home / "gridflow"),
             "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": str(REFRESH_INTERVAL_S),
             "AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL": str(MIN_FILE_PROCESS_INTERVAL_S),
             "AIRFLOW__SCHEDULER__MIN_FILE_PROCESS_INTERVAL": str(MIN_FILE_PROCESS_INTERVAL_S),
@@ -117,6 +121,12 @@ def airflow_env(
     )
     env.update(extra or {})
     return env
+
+
+def _fernet_key() -> str:
+    from cryptography.fernet import Fernet
+
+    return Fernet.generate_key().decode()
 
 
 @dataclass

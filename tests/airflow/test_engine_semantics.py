@@ -9,8 +9,6 @@ on a real, parallel Airflow is shown in test_dags_on_airflow.py.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 from tests.e2e.conftest import run_grid  # noqa: F401  (the fixture)
 from tests.e2e.test_grid_semantics import (  # noqa: F401  (re-run here)
@@ -33,15 +31,7 @@ from tests.e2e.test_grid_semantics import (  # noqa: F401  (re-run here)
 pytestmark = [pytest.mark.airflow, pytest.mark.timeout(300)]
 
 
-@pytest.fixture(scope="session")
-def _airflow_engine_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    # Airflow reads its configuration once per process: one home for the session.
-    return tmp_path_factory.mktemp("airflow-engine-home")
-
-
 @pytest.fixture
-def engine(_airflow_engine_home: Path, monkeypatch: pytest.MonkeyPatch) -> str:
-    from gridflow.engines.airflow import run as airflow_run
-
-    monkeypatch.setattr(airflow_run, "engine_home", lambda: _airflow_engine_home)
+def engine() -> str:
+    # tests/airflow/conftest.py configured the engine's Airflow home for the session.
     return "airflow"

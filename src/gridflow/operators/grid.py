@@ -42,7 +42,7 @@ from gridflow.plan.variables import resolve_values
 from gridflow.runtime.masking import Masker
 from gridflow.translators.hcl.varsources import collect_overrides
 
-__all__ = ["GridInstancesOperator", "GridStepOperator", "StepFailed"]
+__all__ = ["BrokenGridOperator", "GridInstancesOperator", "GridStepOperator", "StepFailed"]
 
 log = logging.getLogger(__name__)
 
@@ -164,6 +164,19 @@ class GridStepOperator(_GridOperator):
         if result.verdict is Verdict.RETRY:
             raise StepFailed(message)
         raise AirflowFailException(message)
+
+
+class BrokenGridOperator(BaseOperator):
+    """The one task of a grid that did not load: fails with the grid's errors."""
+
+    ui_color = "#fce8e6"
+
+    def __init__(self, *, message: str, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.message = message
+
+    def execute(self, context: Any) -> None:
+        raise AirflowFailException("the grid did not load:\n" + self.message)
 
 
 class _XComRecords:

@@ -10,9 +10,10 @@ every sub-folder holding ``*.hcl`` files (all its files together, as
 ``gridflow run FOLDER`` reads them; ``profiles/`` folders hold variable
 values). The DAG id is the file's stem or the folder's name.
 
-* **Isolation.** A grid that does not load never hides the others: it is
-  reported as an import error of the loader file carrying its
-  ``file:line:col`` messages, and every other grid still becomes a DAG.
+* **Isolation.** A grid that does not load never hides the others: it
+  becomes a DAG of the same id tagged ``gridflow-broken`` whose description
+  and docs carry its ``file:line:col`` messages and whose one task fails with
+  them; every other grid still becomes its DAG.
 * **Cache.** Compiled Plans are cached by the hash of the grid's files (and
   the ``GRIDFLOW_VAR_*`` environment and gridflow's version), so re-parsing an
   unchanged folder costs reading files and JSON, not HCL compilation.
@@ -57,14 +58,6 @@ class GridSource:
         return self.path.stem if self.path.is_file() else self.path.name
 
 
-class GridImportError(Exception):
-    """Raised by Airflow's DAG validation for grids that did not load.
-
-    Airflow keeps the message as the loader file's import error and still
-    loads every DAG that validated.
-    """
-
-
 def load_dags(
     namespace: MutableMapping[str, Any],
     folder: str | Path | None = None,
@@ -82,7 +75,6 @@ def load_dags(
     wanted = get_parsing_context().dag_id
     cache = _cache_dir(cache_dir)
     dags: dict[str, Any] = {}
-    broken: list[tuple[GridSource, str]] = []
     for source in find_grids(root):
         if wanted is not None and source.dag_id != wanted:
             continue
@@ -90,14 +82,12 @@ def load_dags(
             plan = compiled_plan(source, cache, os.environ)
             dag = _build(plan, source, root)
         except GridflowError as exc:
-            broken.append((source, _relative(str(exc), root)))
+            message = _relative(str(exc), root)
+            log.error("gridflow: grid %s did not load:\n%s", source.path.name, message)
+            namespace[_global_name(source.dag_id)] = _broken_dag(source, message)
             continue
         dags[dag.dag_id] = dag
         namespace[_global_name(dag.dag_id)] = dag
-    if broken:
-        message = "\n".join(text for _, text in broken)
-        for source, _ in broken:
-            namespace[_global_name("broken_" + source.dag_id)] = _broken_dag(source, message)
     return dags
 
 
@@ -190,14 +180,27 @@ def _build(plan: Plan, source: GridSource, root: Path) -> Any:
 
 
 def _broken_dag(source: GridSource, message: str) -> Any:
-    """A DAG whose validation fails with ``message``: Airflow records it as an import error."""
+    """The DAG a grid that does not load becomes: its error, and nothing to run.
+
+    Not an Airflow import error: Airflow 3.3 marks every DAG of a file stale
+    when the file has one, so one broken grid would hide all the others
+    (docs/decisions/0005-airflow-dag-shape.md).
+    """
     from airflow.sdk import DAG
 
-    class BrokenGrid(DAG):  # type: ignore[misc]
-        def validate(self) -> None:
-            raise GridImportError(message)
+    from gridflow.operators.grid import BrokenGridOperator
 
-    return BrokenGrid(dag_id="gridflow_broken_" + source.dag_id, schedule=None)
+    with DAG(
+        dag_id=source.dag_id,
+        description=f"BROKEN grid: {message.splitlines()[0]}"[:500],
+        schedule=None,
+        catchup=False,
+        tags=["gridflow", "gridflow-broken"],
+        doc_md="This grid did not load; fix it and this DAG becomes the grid's.\n\n"
+        "```\n" + message + "\n```",
+    ) as dag:
+        BrokenGridOperator(task_id="grid_error", message=message)
+    return dag
 
 
 def _relative(message: str, root: Path) -> str:

@@ -1,0 +1,232 @@
+# ruff: noqa: E501  (grid text is kept as users write it)
+"""Grids dropped into a real Airflow's dags folder next to the one-line loader.
+
+The servers (api-server, scheduler, dag-processor, LocalExecutor) are the
+session's (tests/airflow/harness.py). All DAG runs are triggered at once by
+one module fixture, so they run side by side, and the tests then read what
+Airflow recorded: DAG runs, task instance states, XCom records, task logs and
+import errors, through the REST API.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from tests.airflow.harness import AirflowServers
+from tests.support.http_server import LocalHTTPServer
+
+pytestmark = [pytest.mark.airflow, pytest.mark.timeout(600)]
+
+LOADER = '''"""Airflow DAGs: one per gridflow grid in this folder."""
+
+from gridflow.provider import load_dags
+
+load_dags(globals())
+'''
+
+SECRET = "tok-" + uuid.uuid4().hex
+
+
+def grids(server: str) -> dict[str, str]:
+    return {
+        "af_semantics.hcl": f"""
+variable "greeting" {{
+  type    = string
+  default = "hello"
+}}
+step "http_request" "get" {{
+  for_each = toset(["a", "b", "c"])
+  arguments {{ url = "{server}/status/20${{length(each.key)}}" }}
+}}
+step "print" "per" {{
+  arguments {{ input = "${{var.greeting}} ${{each.key}}=${{http_request.get[each].output.status_code}}" }}
+}}
+step "print" "second" {{
+  arguments {{ input = http_request.get["b"].output.status_code }}
+}}
+step "print" "maybe" {{
+  if        = var.greeting == "never"
+  arguments {{ input = "skipped" }}
+}}
+step "cmd" "fails" {{
+  continue_on_error = true
+  arguments {{ argv = ["sh", "-c", "exit 3"] }}
+}}
+step "print" "after" {{
+  arguments {{
+    input = "${{join(",", print.per.output)}} ${{step.print.maybe.status}} ${{cmd.fails.error.kind}}"
+  }}
+}}
+""",
+        "af_retry.hcl": f"""
+step "http_request" "flaky" {{
+  retry {{
+    attempts = 3
+    delay    = "1s"
+  }}
+  arguments {{
+    url          = "{server}/flaky/{uuid.uuid4().hex}/1"
+    expect_status = [200]
+  }}
+}}
+""",
+        "af_failfast.hcl": f"""
+step "http_request" "slow" {{
+  arguments {{
+    url     = "{server}/delay/30000"
+    timeout = "60s"
+  }}
+}}
+step "cmd" "boom" {{
+  delay_before = "2s"
+  arguments {{ argv = ["false"] }}
+}}
+step "print" "never" {{
+  arguments {{ input = http_request.slow.output.status_code }}
+}}
+""",
+        "af_secret.hcl": f"""
+step "print" "token" {{
+  sensitive = true
+  arguments {{ input = "{SECRET}" }}
+}}
+step "print" "uses" {{
+  arguments {{ input = "token is ${{print.token.output}}" }}
+}}
+step "print" "length" {{
+  arguments {{ input = length(print.token.output) }}
+}}
+""",
+        "af_broken.hcl": """
+step "print" "x" {
+  arguments {
+    input = 2s
+  }
+}
+""",
+    }
+
+
+@dataclass
+class Run:
+    dag_id: str
+    run_id: str
+    state: str
+    seconds: float
+
+
+@pytest.fixture(scope="module")
+def runs(airflow: AirflowServers, http_server: LocalHTTPServer) -> dict[str, Run]:
+    folder = airflow.dags_folder / "gridflow_grids"
+    folder.mkdir()
+    for name, text in grids(http_server.url).items():
+        (folder / name).write_text(text)
+    (folder / "loader.py").write_text(LOADER)
+    client = airflow.client
+    started: dict[str, tuple[str, float]] = {}
+    conf = {"af_semantics": {"greeting": "hi"}}
+    for dag_id in ("af_semantics", "af_retry", "af_failfast", "af_secret"):
+        client.wait_for_dag(dag_id, timeout=120)
+        client.unpause(dag_id)
+        started[dag_id] = (client.trigger(dag_id, conf.get(dag_id)), time.monotonic())
+    out: dict[str, Run] = {}
+    for dag_id, (run_id, t0) in started.items():
+        state = client.wait(dag_id, run_id, timeout=300)
+        out[dag_id] = Run(dag_id, run_id, state, time.monotonic() - t0)
+    return out
+
+
+def record(airflow: AirflowServers, run: Run, task_id: str, map_index: int = -1) -> Any:
+    value = airflow.client.xcom(run.dag_id, run.run_id, task_id, map_index=map_index)
+    return json.loads(value) if isinstance(value, str) else value
+
+
+def test_broken_grid_shows_its_error_and_hides_nothing(
+    airflow: AirflowServers, runs: dict[str, Run]
+) -> None:
+    assert set(runs) == {"af_semantics", "af_retry", "af_failfast", "af_secret"}
+    assert not [e for e in airflow.client.import_errors() if "gridflow_grids" in e["filename"]]
+    broken = airflow.client.wait_for_dag("af_broken")
+    assert "gridflow-broken" in [t["name"] for t in broken["tags"]]
+    assert broken["description"].startswith("BROKEN grid: af_broken.hcl:4:13: error: durations")
+    run_id, state = airflow.client.run_dag("af_broken")
+    assert state == "failed"
+    log = airflow.client.task_log("af_broken", run_id, "grid_error")
+    assert 'af_broken.hcl:4:13: error: durations are strings: write \\"2s\\"' in log or (
+        'af_broken.hcl:4:13: error: durations are strings: write "2s"' in log
+    ), log
+    assert "Traceback" not in log
+
+
+def test_fan_out_each_chain_if_and_continue_on_error(
+    airflow: AirflowServers, runs: dict[str, Run]
+) -> None:
+    run = runs["af_semantics"]
+    assert run.state == "success"
+    states = airflow.client.states(run.dag_id, run.run_id)
+    assert states[("http_request.get.instances", -1)] == "success"
+    for i in range(3):
+        assert states[("http_request__get.http_request.get", i)] == "success"
+        assert states[("http_request__get.print.per", i)] == "success"
+    assert states[("print.maybe", -1)] == "skipped"  # `if` false: skipped ...
+    assert states[("print.after", -1)] == "success"  # ... and dependents still run
+    assert states[("cmd.fails", -1)] == "success"  # continue_on_error: the run went on
+    fails = record(airflow, run, "cmd.fails")
+    assert fails["status"] == "failed"
+    assert fails["error"]["kind"] == "expected"
+    keys = [record(airflow, run, "http_request__get.print.per", i)["key"] for i in range(3)]
+    assert keys == ["a", "b", "c"]
+    assert record(airflow, run, "print.second")["output"] == 201
+    after = record(airflow, run, "print.after")["output"]
+    assert after == "hi a=201,hi b=201,hi c=201 skipped expected"  # conf overrode the default
+
+
+def test_retries_are_airflow_retries(airflow: AirflowServers, runs: dict[str, Run]) -> None:
+    run = runs["af_retry"]
+    assert run.state == "success"
+    rec = record(airflow, run, "http_request.flaky")
+    assert rec["status"] == "success"
+    assert rec["attempts"] == 2
+    (ti,) = airflow.client.task_instances(run.dag_id, run.run_id)
+    assert ti["try_number"] == 2
+
+
+def test_fail_fast_stops_a_request_in_flight(airflow: AirflowServers, runs: dict[str, Run]) -> None:
+    run = runs["af_failfast"]
+    assert run.state == "failed"
+    # The slow request would take 30 s; fail-fast ends the run well before.
+    assert run.seconds < 28, f"run took {run.seconds:.1f}s"
+    states = airflow.client.states(run.dag_id, run.run_id)
+    assert states[("cmd.boom", -1)] == "failed"
+    assert states[("http_request.slow", -1)] == "failed"  # stopped by fail-fast
+    assert states[("print.never", -1)] in ("skipped", "upstream_failed")
+
+
+def test_sensitive_output_is_sealed_in_xcom_and_masked_in_logs(
+    airflow: AirflowServers, runs: dict[str, Run]
+) -> None:
+    run = runs["af_secret"]
+    assert run.state == "success"
+    client = airflow.client
+    for task_id in ("print.token", "print.uses", "print.length"):
+        shown = json.dumps(client.xcom(run.dag_id, run.run_id, task_id))
+        assert SECRET not in shown, task_id
+        log = client.task_log(run.dag_id, run.run_id, task_id)
+        assert SECRET not in log, task_id
+    token = record(airflow, run, "print.token")
+    assert token["output"] == "***"
+    assert "sealed" in token
+    assert record(airflow, run, "print.uses")["output"] == "token is ***"
+    # The downstream task could open the sealed record: it saw the real value.
+    assert record(airflow, run, "print.length")["output"] == len(SECRET)
+
+
+def test_plans_are_cached_by_content(airflow: AirflowServers, runs: dict[str, Run]) -> None:
+    cache = Path(airflow.env["GRIDFLOW_HOME"]) / "cache" / "plans"
+    assert len(list(cache.glob("*.json"))) >= 4
