@@ -57,3 +57,18 @@ def test_example_runs_on_the_airflow_engine(grid: str, step: str, expected: str 
         assert doc["steps"]["cmd.optional_tool"]["status"] == "failed"
         assert doc["steps"]["print.low_space"]["status"] == "skipped"
         assert "tool=failed" in doc["steps"][step]["output"]
+
+
+def test_a_task_run_builds_only_its_own_dag(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from airflow.dag_processing.dagbag import DagBag
+
+    monkeypatch.setenv("GRIDFLOW_CACHE_DIR", str(tmp_path / "cache"))
+    # What Airflow sets in the process that runs one task of one DAG.
+    monkeypatch.setenv("_AIRFLOW_PARSING_CONTEXT_DAG_ID", "disk_check")
+    monkeypatch.setenv("_AIRFLOW_PARSING_CONTEXT_TASK_ID", "print.report")
+    bag = DagBag(str(EXAMPLES / "gridflow_dags.py"))
+    assert sorted(bag.dags) == ["disk_check"]
+    # Only its plan was compiled and cached.
+    assert len(list((tmp_path / "cache").glob("*.json"))) == 1
