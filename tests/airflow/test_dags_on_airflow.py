@@ -10,6 +10,7 @@ import errors, through the REST API.
 
 from __future__ import annotations
 
+import itertools
 import json
 import time
 import uuid
@@ -103,6 +104,13 @@ step "print" "length" {{
   arguments {{ input = length(print.token.output) }}
 }}
 """,
+        "af_limit.hcl": """
+step "cmd" "one_at_a_time" {
+  count = 3
+  concurrency { limit = 1 }
+  arguments { argv = ["sleep", "2"] }
+}
+""",
         "af_broken.hcl": """
 step "print" "x" {
   arguments {
@@ -131,7 +139,7 @@ def runs(airflow: AirflowServers, http_server: LocalHTTPServer) -> dict[str, Run
     client = airflow.client
     started: dict[str, tuple[str, float]] = {}
     conf = {"af_semantics": {"greeting": "hi"}}
-    for dag_id in ("af_semantics", "af_retry", "af_failfast", "af_secret"):
+    for dag_id in ("af_semantics", "af_retry", "af_failfast", "af_secret", "af_limit"):
         client.wait_for_dag(dag_id, timeout=120)
         client.unpause(dag_id)
         started[dag_id] = (client.trigger(dag_id, conf.get(dag_id)), time.monotonic())
@@ -150,7 +158,7 @@ def record(airflow: AirflowServers, run: Run, task_id: str, map_index: int = -1)
 def test_broken_grid_shows_its_error_and_hides_nothing(
     airflow: AirflowServers, runs: dict[str, Run]
 ) -> None:
-    assert set(runs) == {"af_semantics", "af_retry", "af_failfast", "af_secret"}
+    assert set(runs) == {"af_semantics", "af_retry", "af_failfast", "af_secret", "af_limit"}
     assert not [e for e in airflow.client.import_errors() if "gridflow_grids" in e["filename"]]
     broken = airflow.client.wait_for_dag("af_broken")
     assert "gridflow-broken" in [t["name"] for t in broken["tags"]]
@@ -225,6 +233,19 @@ def test_sensitive_output_is_sealed_in_xcom_and_masked_in_logs(
     assert record(airflow, run, "print.uses")["output"] == "token is ***"
     # The downstream task could open the sealed record: it saw the real value.
     assert record(airflow, run, "print.length")["output"] == len(SECRET)
+
+
+def test_concurrency_limit_is_max_active_mapped_instances(
+    airflow: AirflowServers, runs: dict[str, Run]
+) -> None:
+    run = runs["af_limit"]
+    assert run.state == "success"
+    spans = sorted(
+        (rec["started"], rec["ended"])
+        for rec in (record(airflow, run, "cmd.one_at_a_time", i) for i in range(3))
+    )
+    for (_, end), (start, _) in itertools.pairwise(spans):
+        assert start >= end, f"instances overlapped: {spans}"
 
 
 def test_plans_are_cached_by_content(airflow: AirflowServers, runs: dict[str, Run]) -> None:
