@@ -11,11 +11,11 @@ from __future__ import annotations
 
 from typing import Any
 
-import hcl2
 from lark import Tree
 from lark.exceptions import LarkError
 
 from gridflow.errors import ExpressionError, SourcePos
+from gridflow.translators.hcl.lark_parser import parses_to_tree
 
 _TEXT_ESCAPES = {"\\": "\\\\", '"': '\\"', "\n": "\\n", "\r": "\\r", "\t": "\\t"}
 
@@ -80,7 +80,7 @@ def heredoc_string(file: str, body: str, line: int) -> tuple[Tree[Any], list[int
     offset of each column of the line it was parsed from (see HEREDOC_PREFIX)."""
     quoted, origin = quoted_with_origins(body)
     try:
-        tree = hcl2.parses_to_tree(f"{HEREDOC_PREFIX}{quoted}\n")
+        tree = parses_to_tree(f"{HEREDOC_PREFIX}{quoted}\n")
     except LarkError as exc:
         raise ExpressionError(
             "the interpolations in this heredoc do not parse",

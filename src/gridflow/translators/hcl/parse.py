@@ -12,11 +12,11 @@ import re
 from pathlib import Path
 from typing import Any
 
-import hcl2
 from lark import Tree
 from lark.exceptions import LarkError, UnexpectedCharacters, UnexpectedEOF, UnexpectedToken
 
 from gridflow.errors import Diagnostic
+from gridflow.translators.hcl.lark_parser import parses_to_tree
 
 _BARE_DURATION = re.compile(
     r"^(?P<lead>\s*[A-Za-z_][\w-]*\s*=\s*)(?P<value>\d+(?:\.\d+)?(?:ns|us|µs|ms|s|m|h)"
@@ -77,7 +77,7 @@ def parse(text: str, file: str) -> tuple[Tree[Any] | None, list[Diagnostic]]:
     if not text.endswith("\n"):
         text += "\n"  # the grammar wants a final newline; editors may omit it
     try:
-        return hcl2.parses_to_tree(text), []
+        return parses_to_tree(text), []
     except LarkError as exc:
         bare = bare_durations(text, file)
         if bare:
