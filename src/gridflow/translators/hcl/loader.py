@@ -14,7 +14,9 @@ helpers.py); this module reads files and declarations and drives the rest.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import gc
 import os
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
@@ -64,13 +66,33 @@ def load_grid(
 ) -> GridLoad:
     """Load every ``*.hcl`` file under ``paths`` as one grid."""
     loader = _Loader(environ if environ is not None else os.environ)
-    return loader.load(
-        [Path(p) for p in paths],
-        var_args=var_args,
-        var_files=var_files,
-        profile=profile,
-        name=name,
-    )
+    with _gc_paused():
+        return loader.load(
+            [Path(p) for p in paths],
+            var_args=var_args,
+            var_files=var_files,
+            profile=profile,
+            name=name,
+        )
+
+
+@contextlib.contextmanager
+def _gc_paused() -> Iterator[None]:
+    """Hold off Python's cyclic garbage collector while a grid loads.
+
+    A load allocates many small objects that stay alive until it ends (lark
+    trees, expression nodes, pydantic models), which triggers repeated full
+    collections that find nothing to free: for a 1,000-step grid they cost
+    about a third of the load. Reference counting still frees memory as usual;
+    cycles are collected once the collector runs again after the load.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 def find_files(paths: Sequence[Path]) -> tuple[list[Path], list[Diagnostic]]:
