@@ -21,7 +21,7 @@ from gridflow.plan import Plan, Step
 
 # Airflow's limit for ids stored in its metadata DB (ID_LEN).
 MAX_ID_LEN = 250
-_KEY_OK = re.compile(r"^[A-Za-z0-9_.-]+$")
+_KEY_OK = re.compile(r"[A-Za-z0-9_.-]+")  # used with fullmatch: "$" would allow a final "\n"
 _NOT_KEY = re.compile(r"[^A-Za-z0-9_.-]+")
 INSTANCES_SUFFIX = ".instances"
 
@@ -30,6 +30,15 @@ def dag_id_for(name: str) -> str:
     """A DAG id from a grid name: Airflow's allowed characters only."""
     cleaned = _NOT_KEY.sub("_", name).strip("._-") or "grid"
     return cleaned[:MAX_ID_LEN]
+
+
+def check_dag_id(dag_id: str) -> None:
+    """Refuse a DAG id Airflow would reject (one given by hand; derived ids are fine)."""
+    if not _KEY_OK.fullmatch(dag_id) or len(dag_id) > MAX_ID_LEN:
+        raise UsageError(
+            f"{dag_id!r} cannot be an Airflow DAG id: use letters, digits, '_', '-' "
+            f"and '.' only, at most {MAX_ID_LEN} characters"
+        )
 
 
 def chain_root(plan: Plan, step: Step) -> str | None:
@@ -107,7 +116,7 @@ def check_ids(plan: Plan) -> None:
         groups[gid] = root
     for step in plan.steps.values():
         for tid in (task_id_for(plan, step.id, roots), instances_task_id(step.id)):
-            if not _KEY_OK.match(tid):
+            if not _KEY_OK.fullmatch(tid):
                 raise UsageError(
                     f"{step.loc}: step {step.id!r} cannot be an Airflow task id "
                     "(letters, digits, '_', '-' and '.' only); rename the step"

@@ -30,6 +30,7 @@ from gridflow.runtime.state import ErrorInfo, Instance
 
 from .names import count_source, instances_task_id, task_id_for
 from .records import ERROR_XCOM_KEY, unseal
+from .shape import public_plan as _without_sensitive_defaults
 
 _DAG_FILE = '''"""Written by gridflow run --engine airflow; rewritten on every run."""
 from pathlib import Path
@@ -143,17 +144,11 @@ def run_grid(
 def _split_secrets(plan: Plan, values: Mapping[str, Any]) -> tuple[Plan, dict[str, str]]:
     """The Plan without sensitive defaults, and the sensitive values as GRIDFLOW_VAR_*."""
     secret_env: dict[str, str] = {}
-    variables = {}
     for name, var in plan.variables.items():
-        if var.sensitive:
-            variables[name] = var.model_copy(update={"default": None, "has_default": False})
-            if values.get(name) is not None:
-                value = values[name]
-                text = value if isinstance(value, str) else json.dumps(value)
-                secret_env[name] = text
-        else:
-            variables[name] = var
-    return plan.model_copy(update={"variables": variables}), secret_env
+        if var.sensitive and values.get(name) is not None:
+            value = values[name]
+            secret_env[name] = value if isinstance(value, str) else json.dumps(value)
+    return _without_sensitive_defaults(plan), secret_env
 
 
 @contextlib.contextmanager

@@ -206,6 +206,23 @@ def _step_task(
 # ------------------------------------------------------------------- params
 
 
+def public_plan(plan: Plan) -> Plan:
+    """``plan`` with every sensitive variable's default removed.
+
+    What may be written where others can read it (a DAG folder, a compiled
+    DAG file, the Plan beside ``gridflow run --engine airflow``'s DAG file):
+    sensitive values reach tasks through ``GRIDFLOW_VAR_<name>`` or the run's
+    conf instead.
+    """
+    variables = {
+        name: var.model_copy(update={"default": None, "has_default": False})
+        if var.sensitive
+        else var
+        for name, var in plan.variables.items()
+    }
+    return plan.model_copy(update={"variables": variables})
+
+
 def param_shape(var: Variable) -> ParamShape:
     """A DAG param for ``var``. Sensitive variables never carry their default:
     it would show in the trigger form, the DAG's details and generated code."""
