@@ -103,25 +103,29 @@ def evaluate(node: ast.Node, scope: Scope) -> Any:
 def walk_bound(node: ast.Node) -> list[tuple[ast.Node, frozenset[str]]]:
     """Every node under ``node`` with the for/splat variables bound where it sits."""
     out: list[tuple[ast.Node, frozenset[str]]] = []
-
-    def visit(n: ast.Node, bound: frozenset[str]) -> None:
-        out.append((n, bound))
-        if isinstance(n, ast.ForTuple | ast.ForObject | ast.TemplateFor):
-            visit(n.collection, bound)
-            inner = bound | {n.value_var} | ({n.key_var} if n.key_var else frozenset())
-            for child in ast.children(n):
-                if child is not n.collection:
-                    visit(child, inner)
-            return
-        if isinstance(n, ast.Splat):
-            visit(n.obj, bound)
-            visit(n.each_expr, bound | {SPLAT_VAR})
-            return
-        for child in ast.children(n):
-            visit(child, bound)
-
-    visit(node, frozenset())
+    _walk_bound(node, frozenset(), out)
     return out
+
+
+def _walk_bound(
+    n: ast.Node, bound: frozenset[str], out: list[tuple[ast.Node, frozenset[str]]]
+) -> None:
+    # A module function rather than a nested one that calls itself: that would
+    # be a reference cycle per call, freed only by the garbage collector.
+    out.append((n, bound))
+    if isinstance(n, ast.ForTuple | ast.ForObject | ast.TemplateFor):
+        _walk_bound(n.collection, bound, out)
+        inner = bound | {n.value_var} | ({n.key_var} if n.key_var else frozenset())
+        for child in ast.children(n):
+            if child is not n.collection:
+                _walk_bound(child, inner, out)
+        return
+    if isinstance(n, ast.Splat):
+        _walk_bound(n.obj, bound, out)
+        _walk_bound(n.each_expr, bound | {SPLAT_VAR}, out)
+        return
+    for child in ast.children(n):
+        _walk_bound(child, bound, out)
 
 
 def references(node: ast.Node) -> dict[str, set[str]]:

@@ -100,6 +100,9 @@ def _literal(node: ast.Node) -> tuple[bool, Any]:
     return False, None
 
 
+_PatternRef = tuple[str, RefPattern, ast.Node | None, ast.Node]
+
+
 def _reference_patterns(node: ast.Node) -> list[tuple[str, RefPattern, ast.Node | None, ast.Node]]:
     """Every step reference in ``node`` with the pattern it waits by.
 
@@ -107,45 +110,41 @@ def _reference_patterns(node: ast.Node) -> list[tuple[str, RefPattern, ast.Node 
     runs: it may not use a step or a for-expression variable (which differs
     per loop turn); otherwise the reference waits for all of S.
     """
-    out: list[tuple[str, RefPattern, ast.Node | None, ast.Node]] = []
-
-    def visit(n: ast.Node, bound: frozenset[str]) -> None:
-        if isinstance(n, ast.EachRef):
-            out.append((n.step, RefPattern.EACH, None, n))
-            return
-        if isinstance(n, ast.Index) and isinstance(n.obj, ast.StepRef):
-            key = n.key
-            refs = references(key)
-            if not refs["steps"] and not refs["each"] and not refs["roots"] & bound:
-                out.append((n.obj.step, RefPattern.INSTANCE, key, n))
-                visit(key, bound)
-                return
-        if (
-            isinstance(n, ast.GetAttr)
-            and isinstance(n.obj, ast.StepRef)
-            and n.name == "first_output"
-        ):
-            out.append((n.obj.step, RefPattern.FIRST, None, n))
-            return
-        if isinstance(n, ast.StepRef):
-            out.append((n.step, RefPattern.ALL, None, n))
-            return
-        inner = bound
-        if isinstance(n, ast.ForTuple | ast.ForObject | ast.TemplateFor):
-            inner = bound | {n.value_var} | ({n.key_var} if n.key_var else frozenset())
-            visit(n.collection, bound)
-        elif isinstance(n, ast.Splat):
-            inner = bound | {SPLAT_VAR}
-            visit(n.obj, bound)
-        for child in ast.children(n):
-            if child is getattr(n, "collection", None) or (
-                isinstance(n, ast.Splat) and child is n.obj
-            ):
-                continue
-            visit(child, inner)
-
-    visit(node, frozenset())
+    out: list[_PatternRef] = []
+    _visit_refs(node, frozenset(), out)
     return out
+
+
+def _visit_refs(n: ast.Node, bound: frozenset[str], out: list[_PatternRef]) -> None:
+    # A module function rather than a nested one that calls itself: that would
+    # be a reference cycle per call, freed only by the garbage collector.
+    if isinstance(n, ast.EachRef):
+        out.append((n.step, RefPattern.EACH, None, n))
+        return
+    if isinstance(n, ast.Index) and isinstance(n.obj, ast.StepRef):
+        key = n.key
+        refs = references(key)
+        if not refs["steps"] and not refs["each"] and not refs["roots"] & bound:
+            out.append((n.obj.step, RefPattern.INSTANCE, key, n))
+            _visit_refs(key, bound, out)
+            return
+    if isinstance(n, ast.GetAttr) and isinstance(n.obj, ast.StepRef) and n.name == "first_output":
+        out.append((n.obj.step, RefPattern.FIRST, None, n))
+        return
+    if isinstance(n, ast.StepRef):
+        out.append((n.step, RefPattern.ALL, None, n))
+        return
+    inner = bound
+    if isinstance(n, ast.ForTuple | ast.ForObject | ast.TemplateFor):
+        inner = bound | {n.value_var} | ({n.key_var} if n.key_var else frozenset())
+        _visit_refs(n.collection, bound, out)
+    elif isinstance(n, ast.Splat):
+        inner = bound | {SPLAT_VAR}
+        _visit_refs(n.obj, bound, out)
+    for child in ast.children(n):
+        if child is getattr(n, "collection", None) or (isinstance(n, ast.Splat) and child is n.obj):
+            continue
+        _visit_refs(child, inner, out)
 
 
 def _local_refs(node: ast.Node) -> list[tuple[Any, None]]:

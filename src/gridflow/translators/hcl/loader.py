@@ -65,9 +65,9 @@ def load_grid(
     name: str | None = None,
 ) -> GridLoad:
     """Load every ``*.hcl`` file under ``paths`` as one grid."""
-    loader = _Loader(environ if environ is not None else os.environ)
     with _gc_paused():
-        return loader.load(
+        # No name holds the loader: its parse trees are freed before the collector resumes.
+        return _Loader(environ if environ is not None else os.environ).load(
             [Path(p) for p in paths],
             var_args=var_args,
             var_files=var_files,
@@ -493,29 +493,38 @@ class _Loader(StepRules):
         deps = {n: {a.name for a, _ in _local_refs(node)} & set(nodes) for n, node in nodes.items()}
         order: list[str] = []
         state: dict[str, int] = {}
-
-        def visit(n: str, path: list[str]) -> None:
-            if state.get(n) == 2:
-                return
-            if state.get(n) == 1:
-                cycle = [*path[path.index(n) :], n]
-                self.error(
-                    exprs[n][0].pos,
-                    "cycle",
-                    "locals refer to each other in a cycle: "
-                    + " -> ".join(f"local.{c}" for c in cycle),
-                    "break the cycle",
-                )
-                return
-            state[n] = 1
-            for d in sorted(deps[n]):
-                visit(d, [*path, n])
-            state[n] = 2
-            order.append(n)
-
         for n in nodes:
-            visit(n, [])
+            self._visit_local(n, [], deps, state, order, exprs)
         return order
+
+    def _visit_local(
+        self,
+        n: str,
+        path: list[str],
+        deps: dict[str, set[str]],
+        state: dict[str, int],
+        order: list[str],
+        exprs: dict[str, tuple[Attr, Converter]],
+    ) -> None:
+        """Depth-first step of :meth:`_locals_order` (a method, not a closure that
+        refers to itself: such a cycle keeps the loader alive until the collector runs)."""
+        if state.get(n) == 2:
+            return
+        if state.get(n) == 1:
+            cycle = [*path[path.index(n) :], n]
+            self.error(
+                exprs[n][0].pos,
+                "cycle",
+                "locals refer to each other in a cycle: "
+                + " -> ".join(f"local.{c}" for c in cycle),
+                "break the cycle",
+            )
+            return
+        state[n] = 1
+        for d in sorted(deps[n]):
+            self._visit_local(d, [*path, n], deps, state, order, exprs)
+        state[n] = 2
+        order.append(n)
 
 
 __all__ = ["GridLoad", "find_files", "load_grid"]
