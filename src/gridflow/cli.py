@@ -55,6 +55,7 @@ class GraphFormat(str, enum.Enum):
 
 class CompileTarget(str, enum.Enum):
     plan = "plan"
+    airflow = "airflow"
 
 
 PathsArg = Annotated[
@@ -188,25 +189,65 @@ def graph(
 @app.command(name="compile")
 def compile_(
     paths: PathsArg,
-    to: Annotated[CompileTarget, typer.Option("--to", help="What to produce.")] = (
-        CompileTarget.plan
-    ),
+    to: Annotated[
+        CompileTarget,
+        typer.Option(
+            "--to",
+            help="plan: the engine-neutral Plan (JSON); airflow: a DAG file to put in "
+            "Airflow's dags folder (Python; needs no grid file at run time).",
+        ),
+    ] = CompileTarget.plan,
     output: Annotated[
         Path | None, typer.Option("-o", "--output", help="Write here instead of stdout.")
+    ] = None,
+    dag_id: Annotated[
+        str | None,
+        typer.Option("--dag-id", help="--to airflow: the DAG id (default: from the grid name)."),
     ] = None,
     var: VarOpt = None,
     var_file: VarFileOpt = None,
     profile: ProfileOpt = None,
 ) -> None:
-    """Compile grids into an engine-neutral Plan (JSON)."""
+    """Compile grids into an engine-neutral Plan (JSON) or an Airflow DAG file."""
     with _user_errors():
+        if dag_id is not None and to is not CompileTarget.airflow:
+            raise UsageError("--dag-id goes with --to airflow")
         loaded = _load(paths, var, var_file, profile)
-    text = loaded.plan.to_json() + "\n"
+        if to is CompileTarget.airflow:
+            from gridflow.engines.airflow.codegen import render_dag_module
+
+            text = render_dag_module(
+                loaded.plan,
+                dag_id=dag_id,
+                source_note=_compile_command(paths, dag_id, output, var, var_file, profile),
+            )
+        else:
+            text = loaded.plan.to_json() + "\n"
     if output is None:
         sys.stdout.write(text)
     else:
         output.write_text(text, encoding="utf-8")
         _stderr(f"wrote {output}")
+
+
+def _compile_command(
+    paths: list[Path],
+    dag_id: str | None,
+    output: Path | None,
+    var: list[str] | None,
+    var_file: list[Path] | None,
+    profile: str | None,
+) -> str:
+    """How to make the file again, for its docstring (no -var values: they may be secret)."""
+    words = ["gridflow compile", *(str(p) for p in paths), "--to airflow"]
+    if dag_id is not None:
+        words += ["--dag-id", dag_id]
+    if output is not None:
+        words += ["-o", str(output)]
+    note = " ".join(words)
+    if var or var_file or profile:
+        note += ", with the same -var, -var-file and --profile options"
+    return note
 
 
 @app.command()
