@@ -179,13 +179,6 @@ def _describe(dag: Any) -> dict[str, Any]:
     }
 
 
-def test_codegen_constants_are_the_builders() -> None:
-    from gridflow.engines.airflow import build, codegen
-
-    assert codegen.TRIGGER_RULE == build.TRIGGER_RULE
-    assert codegen.EXPONENTIAL_MULTIPLIER == build.EXPONENTIAL_MULTIPLIER
-
-
 def test_generated_module_builds_the_same_dag(tmp_path: Path) -> None:
     from gridflow.engines.airflow.build import build_dag
     from gridflow.engines.airflow.codegen import render_dag_module

@@ -8,7 +8,6 @@ only turns those decisions into Airflow objects, exactly as the code that
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from datetime import timedelta
 from typing import Any
 
 from airflow.sdk import DAG, Param, task_group
@@ -16,14 +15,7 @@ from airflow.sdk import DAG, Param, task_group
 from gridflow.operators.grid import GridInstancesOperator, GridStepOperator
 from gridflow.plan import Plan
 
-from .shape import DagShape, GroupShape, TaskShape, dag_shape
-
-# Every task waits until all its upstream tasks are done, whatever their
-# state: a step skipped by ``if`` must not skip its dependents. Failures still
-# stop the run, through the DAG's fail-fast (which allows only this rule and
-# all_success).
-TRIGGER_RULE = "all_done_setup_success"
-EXPONENTIAL_MULTIPLIER = 2.0
+from .shape import DagShape, GroupShape, TaskShape, dag_shape, operator_settings
 
 
 def build_dag(
@@ -70,27 +62,8 @@ def dag_params(shape: DagShape) -> dict[str, Param]:
 
 
 def operator_kwargs(shaped: TaskShape) -> dict[str, Any]:
-    """Airflow arguments for one task (besides plan, step and position)."""
-    kwargs: dict[str, Any] = {
-        "task_id": shaped.task_id,
-        "step_id": shaped.step_id,
-        "trigger_rule": TRIGGER_RULE,
-        "doc": shaped.doc,
-    }
-    if shaped.kind == "instances":
-        return kwargs
-    kwargs["retries"] = shaped.retries
-    if shaped.retries:
-        kwargs["retry_delay"] = timedelta(seconds=shaped.retry_delay_s)
-        if shaped.exponential_backoff:
-            kwargs["retry_exponential_backoff"] = EXPONENTIAL_MULTIPLIER
-        if shaped.max_retry_delay_s is not None:
-            kwargs["max_retry_delay"] = timedelta(seconds=shaped.max_retry_delay_s)
-    if shaped.execution_timeout_s is not None:
-        kwargs["execution_timeout"] = timedelta(seconds=shaped.execution_timeout_s)
-    if shaped.max_active_per_run is not None:
-        kwargs["max_active_tis_per_dagrun"] = shaped.max_active_per_run
-    return kwargs
+    """Airflow arguments for one task (besides plan, base_dir and position)."""
+    return {"task_id": shaped.task_id, "step_id": shaped.step_id, **operator_settings(shaped)}
 
 
 def _add_task(

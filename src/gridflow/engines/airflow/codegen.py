@@ -33,6 +33,7 @@ import math
 import re
 import textwrap
 from collections.abc import Sequence
+from datetime import timedelta
 from pathlib import PurePath
 from typing import Any
 
@@ -40,12 +41,15 @@ from gridflow.errors import UsageError
 from gridflow.plan import Plan
 
 from .names import check_dag_id
-from .shape import DagShape, GroupShape, ParamShape, TaskShape, dag_shape, public_plan
-
-# Must equal build.TRIGGER_RULE / build.EXPONENTIAL_MULTIPLIER (build.py imports
-# Airflow, this module may not); tests/airflow/test_codegen.py checks both.
-TRIGGER_RULE = "all_done_setup_success"
-EXPONENTIAL_MULTIPLIER = 2.0
+from .shape import (
+    DagShape,
+    GroupShape,
+    ParamShape,
+    TaskShape,
+    dag_shape,
+    operator_settings,
+    public_plan,
+)
 
 LINE_LENGTH = 88  # ruff's default
 _INDENT = "    "
@@ -466,21 +470,13 @@ class _Renderer:
 
 
 def _task_settings(shaped: TaskShape) -> list[tuple[str, Any] | tuple[str, Any, bool]]:
-    """What build.operator_kwargs gives the operator besides the ids."""
-    out: list[tuple[str, Any] | tuple[str, Any, bool]] = [("trigger_rule", TRIGGER_RULE)]
-    if shaped.kind == "step":
-        out.append(("retries", shaped.retries))
-        if shaped.retries:
-            out.append(("retry_delay", _seconds(shaped.retry_delay_s), True))
-            if shaped.exponential_backoff:
-                out.append(("retry_exponential_backoff", EXPONENTIAL_MULTIPLIER))
-            if shaped.max_retry_delay_s is not None:
-                out.append(("max_retry_delay", _seconds(shaped.max_retry_delay_s), True))
-        if shaped.execution_timeout_s is not None:
-            out.append(("execution_timeout", _seconds(shaped.execution_timeout_s), True))
-        if shaped.max_active_per_run is not None:
-            out.append(("max_active_tis_per_dagrun", shaped.max_active_per_run))
-    out.append(("doc", shaped.doc))
+    """What build.operator_kwargs gives the operator besides the ids, as code."""
+    out: list[tuple[str, Any] | tuple[str, Any, bool]] = []
+    for name, value in operator_settings(shaped).items():
+        if isinstance(value, timedelta):
+            out.append((name, _seconds(value.total_seconds()), True))
+        else:
+            out.append((name, value))
     return out
 
 

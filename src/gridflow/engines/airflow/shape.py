@@ -24,6 +24,7 @@ Mapping (docs/decisions/0005-airflow-dag-shape.md):
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any, Literal
 
 from gridflow.plan import Plan, Step, TypeSpec, Variable
@@ -40,6 +41,13 @@ from .names import (
 
 # Extra seconds past a step's own timeout before Airflow kills the task.
 TIMEOUT_GRACE_S = 30.0
+# Every task waits until all its upstream tasks are done, whatever their
+# state: a step skipped by ``if`` must not skip its dependents. Failures still
+# stop the run, through the DAG's fail-fast (which allows only this rule and
+# all_success).
+TRIGGER_RULE = "all_done_setup_success"
+# gridflow's exponential backoff doubles the delay after each failed attempt.
+EXPONENTIAL_MULTIPLIER = 2.0
 
 
 @dataclass(frozen=True)
@@ -201,6 +209,29 @@ def _step_task(
         max_active_per_run=step.concurrency_limit,
         doc=f"step {step.runner!r} {step.name!r} ({step.loc})",
     )
+
+
+def operator_settings(shaped: TaskShape) -> dict[str, Any]:
+    """Airflow operator arguments of one task besides its ids, plan and position.
+
+    Durations are ``timedelta``s. The in-memory builder passes these as they
+    are; the code generator writes them out, so both make the same DAG.
+    """
+    out: dict[str, Any] = {"trigger_rule": TRIGGER_RULE}
+    if shaped.kind == "step":
+        out["retries"] = shaped.retries
+        if shaped.retries:
+            out["retry_delay"] = timedelta(seconds=shaped.retry_delay_s)
+            if shaped.exponential_backoff:
+                out["retry_exponential_backoff"] = EXPONENTIAL_MULTIPLIER
+            if shaped.max_retry_delay_s is not None:
+                out["max_retry_delay"] = timedelta(seconds=shaped.max_retry_delay_s)
+        if shaped.execution_timeout_s is not None:
+            out["execution_timeout"] = timedelta(seconds=shaped.execution_timeout_s)
+        if shaped.max_active_per_run is not None:
+            out["max_active_tis_per_dagrun"] = shaped.max_active_per_run
+    out["doc"] = shaped.doc
+    return out
 
 
 # ------------------------------------------------------------------- params
