@@ -65,12 +65,16 @@ class Scope:
     base_dir: str | None = None
     environ: Mapping[str, str] | None = None
     limits: Limits = DEFAULT_LIMITS
+    # Makes uuid() repeatable: the same seed, expression and call give the same value.
+    uuid_seed: str | None = None
 
 
 def evaluate(node: ast.Node, scope: Scope) -> Any:
     """Evaluate ``node``; raises only :class:`~gridflow.errors.ExpressionError`."""
     ev = _Evaluator(scope)
     pos = SourcePos(scope.file, node.line, node.col)
+    if scope.uuid_seed is not None:
+        ev.env.uuid_seed = f"{scope.uuid_seed}@{pos}"
     try:
         return ev.eval(node, {})
     except ExpressionError:

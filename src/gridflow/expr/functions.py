@@ -122,6 +122,11 @@ class CallEnv:
     budget: Budget
     base_dir: str | None = None
     environ: Mapping[str, str] | None = None
+    # With a seed, uuid() is derived from it (and a count of calls) instead of
+    # random: engines that evaluate an instance's arguments again on a retry
+    # (Airflow: every try is a new process) must see the same values.
+    uuid_seed: str | None = None
+    uuid_calls: int = 0
 
 
 Impl = Callable[[CallEnv, Sequence[Any]], Any]
@@ -1460,7 +1465,10 @@ def _timestamp(env: CallEnv, args: Sequence[Any]) -> Any:
 
 
 def _uuid(env: CallEnv, args: Sequence[Any]) -> Any:
-    return str(uuid.uuid4())
+    if env.uuid_seed is None:
+        return str(uuid.uuid4())
+    env.uuid_calls += 1
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, f"gridflow:{env.uuid_seed}#{env.uuid_calls}"))
 
 
 def _env(env: CallEnv, args: Sequence[Any]) -> Any:

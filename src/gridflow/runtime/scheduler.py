@@ -105,8 +105,13 @@ class GridRun:
         max_parallel: int = DEFAULT_MAX_PARALLEL,
         masker: Masker | None = None,
         on_event: Callable[[str, Instance], None] | None = None,
+        uuid_seed: str | None = None,
     ) -> None:
+        """``uuid_seed``: make ``uuid()`` in step arguments repeatable per run,
+        step and instance (for engines that evaluate arguments again on a
+        retry); without it ``uuid()`` is random."""
         self.plan = plan
+        self._uuid_seed = uuid_seed
         self.run_id = run_id or uuid.uuid4().hex[:12]
         self.max_parallel = max(1, max_parallel)
         self.masker = masker if masker is not None else Masker()
@@ -350,7 +355,10 @@ class GridRun:
         }
         file = step.loc.file
         scope = self._scope(file, roots)
-        scope = dataclasses.replace(scope, each=each)
+        seed = None
+        if self._uuid_seed is not None:
+            seed = f"{self._uuid_seed}/{step.id}/{inst.position}"
+        scope = dataclasses.replace(scope, each=each, uuid_seed=seed)
         try:
             if step.if_ is not None:
                 cond = evaluate(step.if_.node, dataclasses.replace(scope, file=step.if_.loc.file))

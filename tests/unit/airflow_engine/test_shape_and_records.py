@@ -274,3 +274,35 @@ def test_shape_refuses_what_airflow_would(tmp_path: Path) -> None:
     with pytest.raises(UsageError, match="longer than 250"):
         dag_shape(long)
     assert isinstance(dag_shape(plan).items[0], TaskShape)
+
+
+def test_uuid_is_the_same_on_every_try_of_an_instance(tmp_path: Path) -> None:
+    plan = load(
+        tmp_path,
+        """
+        step "print" "ids" {
+          count = 2
+          arguments { input = [uuid(), uuid()] }
+        }
+        step "print" "other" {
+          arguments { input = uuid() }
+        }
+        """,
+    )
+    store = Store()
+    store.counts["print.ids"] = 2
+    first = RunContext(plan, {}, run_id="run-1")
+    again = RunContext(plan, {}, run_id="run-1")
+    tries = [
+        asyncio.run(run_instance(c, "print.ids", 0, store, attempt=a)).record["output"]
+        for c, a in ((first, 1), (again, 2))
+    ]
+    assert tries[0] == tries[1]  # a retry sees the values of the first try
+    a, b = tries[0]
+    assert a != b  # two calls, two values
+    other_instance = asyncio.run(run_instance(first, "print.ids", 1, store)).record["output"]
+    other_step = asyncio.run(run_instance(first, "print.other", 0, store)).record["output"]
+    other_run = asyncio.run(
+        run_instance(RunContext(plan, {}, run_id="run-2"), "print.ids", 0, store)
+    ).record["output"]
+    assert len({a, *other_instance, other_step, *other_run}) == 6

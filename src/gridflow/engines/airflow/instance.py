@@ -78,7 +78,16 @@ class RunContext:
 
 def rebuild(ctx: RunContext, step_id: str, source: RecordSource) -> GridRun:
     """A GridRun holding the restored instances ``step_id`` reads."""
-    run = GridRun(ctx.plan, ctx.values, run_id=ctx.run_id, base_dir=ctx.base_dir, masker=ctx.masker)
+    # Every Airflow try evaluates the arguments again, in a new process:
+    # uuid() must give the value it gave the first try.
+    run = GridRun(
+        ctx.plan,
+        ctx.values,
+        run_id=ctx.run_id,
+        base_dir=ctx.base_dir,
+        masker=ctx.masker,
+        uuid_seed=ctx.run_id,
+    )
     for up in run.needs(step_id):
         counter = count_source(ctx.plan, up)
         count = source.count(counter) if counter is not None else 1
