@@ -12,7 +12,7 @@ workers. No grid file is read at run time.
 
 from airflow.sdk import DAG, Param, task_group
 from gridflow.operators.grid import GridInstancesOperator, GridStepOperator
-from gridflow.plan import Plan
+from gridflow.plan import LazyPlan
 
 PLAN_JSON = r"""{
   "version": 1,
@@ -347,7 +347,7 @@ PLAN_JSON = r"""{
   }
 }
 """
-PLAN = Plan.from_json(PLAN_JSON)
+PLAN = LazyPlan(PLAN_JSON)
 
 with DAG(
     dag_id="fleet_greetings_compiled",

@@ -37,7 +37,7 @@ from gridflow.engines.airflow.instance import (
 from gridflow.engines.airflow.names import instances_task_id, task_id_for
 from gridflow.engines.airflow.records import ERROR_XCOM_KEY, Cipher, seal, unseal
 from gridflow.errors import GridflowError
-from gridflow.plan import Plan
+from gridflow.plan import LazyPlan, Plan
 from gridflow.plan.variables import resolve_values
 from gridflow.runtime.masking import Masker
 from gridflow.translators.hcl.varsources import collect_overrides
@@ -67,21 +67,33 @@ class _GridOperator(BaseOperator):
     """What both operators share: the Plan, the step, the run's values."""
 
     ui_color = "#e8f0fe"
+    # Airflow deep-copies operators (e.g. to render templates); the Plan is
+    # read-only and may be large.
+    shallow_copy_attrs: Sequence[str] = ("_plan_source",)
 
     def __init__(
         self,
         *,
-        plan: Plan,
+        plan: Plan | LazyPlan,
         step_id: str,
         base_dir: str | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        if step_id not in plan.steps:
+        if isinstance(plan, Plan) and step_id not in plan.steps:
             raise ValueError(f"step {step_id!r} is not in grid {plan.name!r}")
-        self.plan = plan
+        # A LazyPlan (compiled DAG files) is read only when a task executes.
+        self._plan_source = plan
         self.step_id = step_id
         self.base_dir = base_dir
+
+    @property
+    def plan(self) -> Plan:
+        source = self._plan_source
+        plan = source.get() if isinstance(source, LazyPlan) else source
+        if self.step_id not in plan.steps:
+            raise AirflowFailException(f"step {self.step_id!r} is not in grid {plan.name!r}")
+        return plan
 
     def _context(self, context: Mapping[str, Any]) -> tuple[RunContext, _XComRecords]:
         masker = Masker(on_secret=_on_secret)

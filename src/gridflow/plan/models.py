@@ -207,3 +207,25 @@ class Plan(_Model):
     @classmethod
     def from_json(cls, text: str | bytes) -> Plan:
         return cls.model_validate_json(text)
+
+
+class LazyPlan:
+    """A Plan kept as its JSON text until something reads it.
+
+    A compiled Airflow DAG file embeds its Plan as JSON, and Airflow parses
+    the file far more often than a task runs: validating a large Plan on
+    every parse would dominate the file's parse time. Operators accept a
+    LazyPlan and read it only when they execute. All operators of a file
+    share one LazyPlan, so the Plan is validated at most once per process.
+    """
+
+    __slots__ = ("_plan", "text")
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self._plan: Plan | None = None
+
+    def get(self) -> Plan:
+        if self._plan is None:
+            self._plan = Plan.from_json(self.text)
+        return self._plan

@@ -148,7 +148,7 @@ def _embedded_plan(text: str) -> Plan:
 
 
 ALLOWED_CALLS = {
-    "Plan.from_json",
+    "LazyPlan",
     "DAG",
     "Param",
     "GridStepOperator",
@@ -162,7 +162,7 @@ ALLOWED_IMPORTS = {
     "datetime": {"timedelta"},
     "airflow.sdk": {"DAG", "Param", "task_group"},
     "gridflow.operators.grid": {"GridInstancesOperator", "GridStepOperator"},
-    "gridflow.plan": {"Plan"},
+    "gridflow.plan": {"LazyPlan"},
 }
 ALLOWED_COMMENTS = {"# Dependencies (besides the mapping over instances tasks)."}
 
@@ -189,7 +189,7 @@ def check_structure(text: str) -> None:
             kinds.append("with")
     assert kinds[-3:] == ["PLAN_JSON", "PLAN", "with"]
     assert set(kinds[:-3]) == {"import"}
-    assert ast.unparse(body[-2].value) == "Plan.from_json(PLAN_JSON)"  # type: ignore[attr-defined]
+    assert ast.unparse(body[-2].value) == "LazyPlan(PLAN_JSON)"  # type: ignore[attr-defined]
     with_stmt = body[-1]
     assert isinstance(with_stmt, ast.With)
     assert ast.unparse(with_stmt.items[0].optional_vars) == "dag"  # type: ignore[arg-type]
@@ -297,7 +297,7 @@ def test_hostile_grid_text_stays_data(tmp_path: Path) -> None:
         if isinstance(t, ast.Name)
         and isinstance(node.value, ast.Call)
         and ast.unparse(node.value.func) != "dag.get_task"
-        and ast.unparse(node.value.func) != "Plan.from_json"
+        and ast.unparse(node.value.func) != "LazyPlan"
     ]
     assert len(names) == len(set(names)) == 5  # a-b, A_b counter, A_b, c, print
     assert all(n.isidentifier() for n in names)

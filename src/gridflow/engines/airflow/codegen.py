@@ -63,6 +63,7 @@ _RESERVED = {
     "GridStepOperator",
     "PLAN",
     "PLAN_JSON",
+    "LazyPlan",
     "Param",
     "Plan",
     "dag",
@@ -280,7 +281,7 @@ class _Renderer:
             *self._imports(),
             "",
             *self._plan_literal(),
-            "PLAN = Plan.from_json(PLAN_JSON)",
+            "PLAN = LazyPlan(PLAN_JSON)",
             "",
             *body,
         ]
@@ -333,7 +334,7 @@ class _Renderer:
         lines.append(f"from airflow.sdk import {', '.join(sdk)}")
         if ops:
             lines.append(f"from gridflow.operators.grid import {', '.join(ops)}")
-        lines.append("from gridflow.plan import Plan")
+        lines.append("from gridflow.plan import LazyPlan")
         return lines
 
     def _plan_literal(self) -> list[str]:
