@@ -42,6 +42,8 @@ EXAMPLES: dict[str, Path] = {
     **{p.name: p for p in sorted(GRIDS.iterdir()) if p.is_dir()},
     **{p.stem: p for p in sorted(AIRFLOW_EXAMPLES.glob("*.hcl"))},
 }
+COMPILED = "compiled_fleet_greetings"  # dags_examples/airflow/<this>.py
+COMPILED_DAG = "fleet_greetings_compiled"  # its dag_id
 NEEDS_SERVER = {name for name, path in EXAMPLES.items() if path.parent == GRIDS}
 
 # Outputs that depend on timing or on the machine, not on the engine.
@@ -119,9 +121,11 @@ def rest_results(airflow: AirflowServers, demo_url: str) -> dict[str, Any]:
         else:
             shutil.copy(path, folder / f"{name}.hcl")
     shutil.copy(AIRFLOW_EXAMPLES / "gridflow_dags.py", folder / "gridflow_dags.py")
+    # The compiled example DAG file too: it needs no grid file at run time.
+    shutil.copy(AIRFLOW_EXAMPLES / f"{COMPILED}.py", folder / f"{COMPILED}.py")
     client = airflow.client
     runs = {}
-    for name in EXAMPLES:
+    for name in [*EXAMPLES, COMPILED_DAG]:
         client.wait_for_dag(name, timeout=180)
         client.unpause(name)
         conf = {"base_url": demo_url} if name in NEEDS_SERVER else {}
@@ -201,3 +205,14 @@ def test_real_airflow_run_matches_prefect(
         assert statuses.count("skipped") == step["skipped"], step_id
         if step_id.startswith("print.") and (name, step_id) not in TIMING:
             assert [r["output"] for r in records] == step["outputs"], step_id
+
+
+def test_compiled_dag_file_runs_like_its_grid(
+    rest_results: dict[str, Any], prefect_results: dict[str, Any]
+) -> None:
+    got = rest_results[COMPILED_DAG]
+    assert got["state"] == "success"
+    expected = prefect_results["fleet_greetings"]["steps"]
+    assert sorted(got["records"]) == sorted(expected)
+    (summary_record,) = got["records"]["print.summary"]
+    assert summary_record["output"] == expected["print.summary"]["output"]
