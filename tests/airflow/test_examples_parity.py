@@ -15,7 +15,6 @@ the ones listed in ``TIMING``).
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import shutil
@@ -26,6 +25,7 @@ from typing import Any
 
 import pytest
 from tests.airflow.harness import AirflowServers, HarnessError
+from tests.support.demo import demo_server
 from typer.testing import CliRunner
 
 from gridflow.cli import app
@@ -74,18 +74,8 @@ print("RESULTS " + json.dumps(out, default=str))
 
 @pytest.fixture(scope="module")
 def demo_url() -> Iterator[str]:
-    spec = importlib.util.spec_from_file_location(
-        "demo_server_parity", ROOT / "examples" / "demo_server.py"
-    )
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    server = module.serve(0)
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
+    with demo_server() as url:
+        yield url
 
 
 @pytest.fixture(scope="module")

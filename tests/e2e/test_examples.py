@@ -7,7 +7,6 @@ it is meant to show, not only for success.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -17,6 +16,7 @@ import pytest
 from typer.testing import CliRunner
 
 from gridflow.cli import app
+from tests.support.demo import demo_server
 
 ROOT = Path(__file__).resolve().parents[2]
 GRIDS = ROOT / "dags_examples" / "grids"
@@ -24,18 +24,8 @@ GRIDS = ROOT / "dags_examples" / "grids"
 
 @pytest.fixture(scope="module")
 def demo_url() -> Iterator[str]:
-    spec = importlib.util.spec_from_file_location(
-        "demo_server", ROOT / "examples" / "demo_server.py"
-    )
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    server = module.serve(0)
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
+    with demo_server() as url:
+        yield url
 
 
 def run(grid: str, url: str, *extra: str) -> tuple[dict[str, Any], str]:
