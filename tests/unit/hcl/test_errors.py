@@ -373,6 +373,12 @@ CASES: dict[str, tuple[str, list[str]]] = {
             'main.hcl:2:7: error: syntax error: unexpected "@" [syntax]\n  hint: expected a value (a string, number, list, object or expression)',
         ],
     ),
+    "bare-duration-in-one-line-block": (
+        'step "print" "x" {\n  arguments { input = 2s }\n}\n',
+        [
+            'main.hcl:2:23: error: durations are strings: write "2s" [bare-duration]\n  hint: put the duration in quotes, e.g. input = "2s"'
+        ],
+    ),
     "bare-duration-compound": (
         'step "print" "a" {\n  delay_before = 1m30s\n  arguments { input = "x" }\n}\n',
         [

@@ -18,9 +18,15 @@ from lark.exceptions import LarkError, UnexpectedCharacters, UnexpectedEOF, Unex
 from gridflow.errors import Diagnostic
 from gridflow.translators.hcl.lark_parser import parses_to_tree
 
+_DURATION = r"\d+(?:\.\d+)?(?:ns|us|µs|ms|s|m|h)(?:\d+(?:\.\d+)?(?:ns|us|µs|ms|s|m|h))*"
 _BARE_DURATION = re.compile(
-    r"^(?P<lead>\s*[A-Za-z_][\w-]*\s*=\s*)(?P<value>\d+(?:\.\d+)?(?:ns|us|µs|ms|s|m|h)"
-    r"(?:\d+(?:\.\d+)?(?:ns|us|µs|ms|s|m|h))*)\s*(?:#.*|//.*)?$"
+    r"^(?P<lead>\s*[A-Za-z_][\w-]*\s*=\s*)(?P<value>" + _DURATION + r")\s*(?:#.*|//.*)?$"
+)
+# The same inside a one-line block: `arguments { timeout = 2s }`.
+_INLINE_BARE_DURATION = re.compile(
+    r"(?:^|[{,])\s*(?P<name>[A-Za-z_][\w-]*)\s*=\s*(?P<value>"
+    + _DURATION
+    + r")(?=\s*(?:$|[},#]|//))"
 )
 
 _WHAT: dict[str, str] = {
@@ -79,7 +85,7 @@ def parse(text: str, file: str) -> tuple[Tree[Any] | None, list[Diagnostic]]:
     try:
         return parses_to_tree(text), []
     except LarkError as exc:
-        bare = bare_durations(text, file)
+        bare = bare_durations(text, file) or _inline_bare_duration(exc, text, file)
         if bare:
             return None, bare
         return None, [_syntax_diagnostic(exc, text, file)]
@@ -106,6 +112,29 @@ def bare_durations(text: str, file: str) -> list[Diagnostic]:
                 )
             )
     return out
+
+
+def _inline_bare_duration(exc: LarkError, text: str, file: str) -> list[Diagnostic]:
+    """A bare duration on the line the parser stopped at, left of where it stopped."""
+    number = int(getattr(exc, "line", 0) or 0)
+    column = int(getattr(exc, "column", 0) or 0)
+    lines = text.splitlines()
+    if not 1 <= number <= len(lines):
+        return []
+    for m in _INLINE_BARE_DURATION.finditer(lines[number - 1]):
+        if m.start("value") < column:
+            value = m.group("value")
+            return [
+                Diagnostic(
+                    file,
+                    number,
+                    m.start("value") + 1,
+                    "bare-duration",
+                    f'durations are strings: write "{value}"',
+                    f'put the duration in quotes, e.g. {m.group("name")} = "{value}"',
+                )
+            ]
+    return []
 
 
 def _syntax_diagnostic(exc: LarkError, text: str, file: str) -> Diagnostic:
