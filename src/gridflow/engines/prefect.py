@@ -71,6 +71,10 @@ def configure_prefect_environment(gridflow_home: Path) -> None:
         home.mkdir(parents=True, exist_ok=True)
         os.environ["PREFECT_HOME"] = str(home)
     os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+    # Prefect waits 20 s for its temporary server by default; on a busy
+    # 2-core machine it has been seen to need more (the run then fails with
+    # "Timed out while attempting to connect to ephemeral Prefect API server").
+    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
 
 
 @dataclasses.dataclass
