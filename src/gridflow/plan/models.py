@@ -201,6 +201,21 @@ class Plan(_Model):
     def downstream(self, step_id: str) -> list[str]:
         return [s.id for s in self.steps.values() if step_id in s.upstream_ids]
 
+    def chain(self, step_id: str) -> list[str]:
+        """The steps ``step_id`` is cloned over by ``[each]``, nearest first, the
+        chain's root last; empty for a step that is not an ``[each]`` clone."""
+        out: list[str] = []
+        parent = self.steps[step_id].each_of
+        while parent is not None and parent not in out:  # translators refuse cycles
+            out.append(parent)
+            parent = self.steps[parent].each_of
+        return out
+
+    def chain_root(self, step_id: str) -> str | None:
+        """The step at the head of ``step_id``'s ``[each]`` chain, or None."""
+        chain = self.chain(step_id)
+        return chain[-1] if chain else None
+
     def to_json(self, *, indent: int | None = 2) -> str:
         return self.model_dump_json(indent=indent, by_alias=True)
 

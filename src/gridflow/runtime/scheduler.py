@@ -123,7 +123,7 @@ class GridRun:
         self._running = 0
         self._steps: dict[str, _StepRun] = {}
         for step in plan.steps.values():
-            self._steps[step.id] = _StepRun(step, self._chain_root(step))
+            self._steps[step.id] = _StepRun(step, plan.chain_root(step.id))
         for name, variable in plan.variables.items():
             if variable.sensitive and name in values:
                 self.masker.add(values[name])
@@ -138,17 +138,6 @@ class GridRun:
             self._fail_run(ErrorInfo("expression", str(exc)))
 
     # ------------------------------------------------------------------ setup
-    def _chain_root(self, step: Step) -> str | None:
-        root = step.each_of
-        seen: set[str] = set()
-        while root is not None and root not in seen:
-            seen.add(root)
-            parent = self.plan.steps[root].each_of
-            if parent is None:
-                return root
-            root = parent
-        return root
-
     def _scope(self, file: str, roots: dict[str, Any] | None = None) -> Scope:
         return Scope(
             roots=roots if roots is not None else self._roots,
@@ -474,13 +463,8 @@ class GridRun:
 
     def needs(self, step_id: str) -> list[str]:
         """Steps whose instances a task of ``step_id`` must restore first."""
-        sr = self._steps[step_id]
-        out = dict.fromkeys(sr.step.upstream_ids)
-        chain = sr.step.each_of
-        while chain is not None:
-            out.setdefault(chain, None)
-            chain = self.plan.steps[chain].each_of
-        return list(out)
+        step = self.plan.steps[step_id]
+        return list(dict.fromkeys([*step.upstream_ids, *self.plan.chain(step_id)]))
 
     # ------------------------------------------------------------ completion
     def complete(self, work: Work, outcome: Outcome) -> None:

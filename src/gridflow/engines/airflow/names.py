@@ -41,24 +41,11 @@ def check_dag_id(dag_id: str) -> None:
         )
 
 
-def chain_root(plan: Plan, step: Step) -> str | None:
-    """The step at the head of ``step``'s ``[each]`` chain, or None."""
-    root = step.each_of
-    seen: set[str] = set()
-    while root is not None and root not in seen:
-        seen.add(root)
-        parent = plan.steps[root].each_of
-        if parent is None:
-            return root
-        root = parent
-    return root
-
-
 def group_roots(plan: Plan) -> set[str]:
     """Steps that head an ``[each]`` chain: each becomes a mapped task group."""
     roots: set[str] = set()
     for step in plan.steps.values():
-        root = chain_root(plan, step)
+        root = plan.chain_root(step.id)
         if root is not None:
             roots.add(root)
     return roots
@@ -70,7 +57,7 @@ def group_id_for(root_step_id: str) -> str:
 
 def group_root(plan: Plan, step: Step, roots: set[str]) -> str | None:
     """The chain root whose mapped task group holds ``step`` (maybe itself), or None."""
-    root = chain_root(plan, step)
+    root = plan.chain_root(step.id)
     if root is not None:
         return root
     return step.id if step.id in roots else None
@@ -95,11 +82,10 @@ def instances_task_id(step_id: str) -> str:
 
 def count_source(plan: Plan, step_id: str) -> str | None:
     """The step whose ``.instances`` task counts ``step_id``'s instances, if fanned."""
-    step = plan.steps[step_id]
-    root = chain_root(plan, step)
+    root = plan.chain_root(step_id)
     if root is not None:
         return root
-    return step_id if step.fan_out is not None else None
+    return step_id if plan.steps[step_id].fan_out is not None else None
 
 
 def check_ids(plan: Plan) -> None:
