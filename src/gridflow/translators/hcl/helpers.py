@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -18,10 +19,17 @@ from gridflow.plan.models import (
 )
 
 
+def is_whole(value: Any) -> bool:
+    """A whole number written as a number (``3`` or ``3.0``), not a bool."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return False
+    return math.isfinite(value) and int(value) == value
+
+
 def fan_out_problem(kind: str, value: Any) -> tuple[str, str] | None:
     """What is wrong with a fan-out value, or None."""
     if kind == "count":
-        if isinstance(value, bool) or not isinstance(value, int | float) or int(value) != value:
+        if not is_whole(value):
             return (
                 f"count must be a whole number, got {_kind(value)}",
                 "write count = 3, or count = length(var.items)",

@@ -24,7 +24,7 @@ from gridflow.runners import registry
 from gridflow.translators.hcl.blocks import Attr, Block
 from gridflow.translators.hcl.convert import Converter
 from gridflow.translators.hcl.graph import GraphRules
-from gridflow.translators.hcl.helpers import _kind, _literal, _loc, fan_out_problem
+from gridflow.translators.hcl.helpers import _kind, _literal, _loc, fan_out_problem, is_whole
 from gridflow.translators.hcl.names import (
     NOT_IMPLEMENTED_ATTRS,
     NOT_IMPLEMENTED_BLOCKS,
@@ -322,12 +322,7 @@ class StepRules(GraphRules):
             if not ok:
                 continue
             if name == "attempts":
-                if (
-                    isinstance(value, bool)
-                    or not isinstance(value, int | float)
-                    or value < 1
-                    or int(value) != value
-                ):
+                if not is_whole(value) or value < 1:
                     self.error(
                         attr.pos,
                         "bad-retry",
@@ -392,12 +387,7 @@ class StepRules(GraphRules):
         ok, value = self.static_value(node, conv.file, attr.pos)
         if not ok:
             return None
-        if (
-            isinstance(value, bool)
-            or not isinstance(value, int | float)
-            or value < 1
-            or int(value) != value
-        ):
+        if not is_whole(value) or value < 1:
             self.error(
                 attr.pos,
                 "bad-concurrency",
