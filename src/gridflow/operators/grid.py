@@ -96,15 +96,14 @@ class _GridOperator(BaseOperator):
         return plan
 
     def _context(self, context: Mapping[str, Any]) -> tuple[RunContext, _XComRecords]:
+        plan = self.plan
+        # GridRun adds the sensitive variables' values to this masker, and every
+        # secret it learns also goes to Airflow's own masker (task logs).
         masker = Masker(on_secret=_on_secret)
-        values = run_values(self.plan, context.get("params") or {}, os.environ)
-        for name, var in self.plan.variables.items():
-            if var.sensitive and values.get(name) is not None:
-                masker.add(values[name])
-        dag_run = context.get("dag_run")
-        run_id = getattr(dag_run, "run_id", None)
-        ctx = RunContext(self.plan, values, run_id=run_id, base_dir=self.base_dir, masker=masker)
-        return ctx, _XComRecords(context["ti"], self.plan, _cipher(), masker)
+        values = run_values(plan, context.get("params") or {}, os.environ)
+        run_id = getattr(context.get("dag_run"), "run_id", None)
+        ctx = RunContext(plan, values, run_id=run_id, base_dir=self.base_dir, masker=masker)
+        return ctx, _XComRecords(context["ti"], plan, _cipher(), masker)
 
 
 class GridInstancesOperator(_GridOperator):

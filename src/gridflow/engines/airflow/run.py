@@ -28,7 +28,7 @@ from gridflow.runtime.masking import Masker
 from gridflow.runtime.scheduler import GridRun
 from gridflow.runtime.state import ErrorInfo, Instance
 
-from .names import count_source, instances_task_id, task_id_for
+from .names import count_source, dag_id_for, instances_task_id, task_id_for
 from .records import ERROR_XCOM_KEY, unseal
 from .shape import public_plan as _without_sensitive_defaults
 
@@ -105,8 +105,6 @@ def run_grid(
     """Run ``plan`` with ``dag.test()``; same signature and result as the other engines."""
     del max_parallel  # DAG test mode runs one task at a time
     dags = configure_airflow_environment(engine_home())
-    from .names import dag_id_for
-
     dag_id = dag_id_for(plan.name)
     public_plan, secret_env = _split_secrets(plan, values)
     (dags / f"{dag_id}.plan.json").write_text(public_plan.to_json(), encoding="utf-8")
