@@ -111,6 +111,19 @@ def walk_bound(node: ast.Node) -> list[tuple[ast.Node, frozenset[str]]]:
     return out
 
 
+def root_members(node: ast.Node, root: str) -> list[ast.GetAttr]:
+    """Every ``<root>.<name>`` under ``node`` (``var.x``, ``local.y``) where
+    ``root`` is not a for/splat variable."""
+    return [
+        n
+        for n, bound in walk_bound(node)
+        if isinstance(n, ast.GetAttr)
+        and isinstance(n.obj, ast.Var)
+        and n.obj.name == root
+        and root not in bound
+    ]
+
+
 def _walk_bound(
     n: ast.Node, bound: frozenset[str], out: list[tuple[ast.Node, frozenset[str]]]
 ) -> None:

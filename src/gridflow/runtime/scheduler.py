@@ -38,8 +38,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from gridflow.errors import ExpressionError, GridflowError, SourcePos
-from gridflow.expr import ast
-from gridflow.expr.evaluator import Scope, evaluate
+from gridflow.expr.evaluator import Scope, evaluate, root_members
 from gridflow.expr.format import type_name
 from gridflow.expr.values import ResourceHandle, StepInstances
 from gridflow.plan import Plan, RefPattern, Step
@@ -638,12 +637,7 @@ def _locals_order(plan: Plan) -> list[str]:
     deps: dict[str, set[str]] = {}
     for name, expr in plan.locals.items():
         deps[name] = {
-            node.name
-            for node in ast.walk(expr.node)
-            if isinstance(node, ast.GetAttr)
-            and isinstance(node.obj, ast.Var)
-            and node.obj.name == "local"
-            and node.name in plan.locals
+            node.name for node in root_members(expr.node, "local") if node.name in plan.locals
         }
     order: list[str] = []
     placed: set[str] = set()

@@ -12,7 +12,7 @@ from gridflow.errors import (
     SourcePos,
 )
 from gridflow.expr import ast
-from gridflow.expr.evaluator import SPLAT_VAR, references, walk_bound
+from gridflow.expr.evaluator import SPLAT_VAR, references, root_members
 from gridflow.plan.models import (
     Location,
     RefPattern,
@@ -156,16 +156,7 @@ def _visit_refs(n: ast.Node, bound: frozenset[str], out: list[_PatternRef]) -> N
 
 
 def _local_refs(node: ast.Node) -> list[tuple[Any, None]]:
-    out: list[tuple[Any, None]] = []
-    for n, bound in walk_bound(node):
-        if (
-            isinstance(n, ast.GetAttr)
-            and isinstance(n.obj, ast.Var)
-            and n.obj.name == "local"
-            and "local" not in bound
-        ):
-            out.append((n, None))
-    return out
+    return [(n, None) for n in root_members(node, "local")]
 
 
 def _map(node: ast.Node, fn: Any, bound: frozenset[str] = frozenset()) -> ast.Node:

@@ -30,7 +30,7 @@ from gridflow.errors import (
     suggest,
 )
 from gridflow.expr import ast
-from gridflow.expr.evaluator import Scope, evaluate, references, walk_bound
+from gridflow.expr.evaluator import Scope, evaluate, references, root_members
 from gridflow.plan.models import (
     Expr,
     Plan,
@@ -356,14 +356,8 @@ class _Loader(StepRules):
                     'write error_message = "port must be between 1 and 65535"',
                 )
                 continue
-            for n, bound in walk_bound(cond):
-                if (
-                    isinstance(n, ast.GetAttr)
-                    and isinstance(n.obj, ast.Var)
-                    and n.obj.name == "var"
-                    and "var" not in bound
-                    and n.name != vname
-                ):
+            for n in root_members(cond, "var"):
+                if n.name != vname:
                     self.error(
                         SourcePos(conv.file, n.line, n.col),
                         "validation-reference",
