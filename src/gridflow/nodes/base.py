@@ -22,7 +22,7 @@ result carries the exit code and the backend decides what it means.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Literal, Protocol
 
 from gridflow.errors import ExpectedError, RetryableError, StepTimeout
