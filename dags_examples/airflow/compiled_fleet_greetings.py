@@ -152,7 +152,16 @@ PLAN_JSON = r"""{
       "if": null,
       "abort_if_false": false,
       "continue_on_error": false,
-      "sensitive": false
+      "sensitive": false,
+      "load": {
+        "mode": "auto",
+        "rate_per_s": null,
+        "duration_s": null,
+        "shards": 1,
+        "processes": 1,
+        "thresholds": [],
+        "abort_on_fail": false
+      }
     },
     "print.shout": {
       "id": "print.shout",
@@ -225,7 +234,16 @@ PLAN_JSON = r"""{
       "if": null,
       "abort_if_false": false,
       "continue_on_error": false,
-      "sensitive": false
+      "sensitive": false,
+      "load": {
+        "mode": "auto",
+        "rate_per_s": null,
+        "duration_s": null,
+        "shards": 1,
+        "processes": 1,
+        "thresholds": [],
+        "abort_on_fail": false
+      }
     },
     "print.summary": {
       "id": "print.summary",
@@ -342,7 +360,16 @@ PLAN_JSON = r"""{
       "if": null,
       "abort_if_false": false,
       "continue_on_error": false,
-      "sensitive": false
+      "sensitive": false,
+      "load": {
+        "mode": "auto",
+        "rate_per_s": null,
+        "duration_s": null,
+        "shards": 1,
+        "processes": 1,
+        "thresholds": [],
+        "abort_on_fail": false
+      }
     }
   }
 }

@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from gridflow.plan import Plan
-from gridflow.runtime.execute import ResourcePool, error_info, run_with_retries
+from gridflow.runtime.execute import ResourcePool, error_info, run_work
 from gridflow.runtime.masking import Masker
 from gridflow.runtime.scheduler import GridRun, Work
 from gridflow.runtime.state import Instance, Outcome, Status
@@ -48,7 +48,7 @@ async def run_grid_async(
     try:
         while True:
             for work in run.ready():
-                task = asyncio.create_task(run_with_retries(work, pool, masker=run.masker))
+                task = asyncio.create_task(run_work(work, pool, masker=run.masker))
                 tasks[task] = work
             if not tasks:
                 break

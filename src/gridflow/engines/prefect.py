@@ -47,7 +47,7 @@ from gridflow.runtime.execute import (
 from gridflow.runtime.loop import RUNNER_LOOP
 from gridflow.runtime.masking import Masker
 from gridflow.runtime.scheduler import GridRun, Work
-from gridflow.runtime.state import Instance, Outcome, Status
+from gridflow.runtime.state import ErrorInfo, Instance, Outcome, Status
 
 if TYPE_CHECKING:
     from prefect.futures import PrefectFuture
@@ -95,6 +95,8 @@ def _instance_task_body(token: str, step_id: str, position: int) -> dict[str, An
     with _LIVE_LOCK:
         live = _LIVE[token]
     work = live.works[(step_id, position)]
+    if work.burst is not None:
+        return _burst_body(token, live, work)
     attempt = int(task_run.run_count or 1)
     waits = 0
     while True:
@@ -122,6 +124,25 @@ def _instance_task_body(token: str, step_id: str, position: int) -> dict[str, An
         return {"output": output, "attempts": attempt}
 
 
+def _burst_body(token: str, live: _Live, work: Work) -> dict[str, Any]:
+    """One burst shard as one Prefect task run: every instance in-process,
+    retried per instance inside; cancelling the run keeps what was measured."""
+    from gridflow.burst.run import run_burst
+
+    future = RUNNER_LOOP.submit(run_burst(work, live.pool, masker=live.run.masker), run_id=token)
+    try:
+        outcome: Outcome = future.result()
+    except concurrent.futures.CancelledError:
+        raise StepCancelled("cancelled: the run stopped before the burst started") from None
+    return {
+        "burst": True,
+        "status": outcome.status.value,
+        "output": outcome.output,
+        "error": outcome.error.as_dict() if outcome.error else None,
+        "attempts": outcome.attempts,
+    }
+
+
 def _with_attempts(exc: BaseException, attempt: int) -> BaseException:
     exc.gridflow_attempts = attempt  # type: ignore[attr-defined]
     return exc
@@ -143,21 +164,24 @@ def _retry_delays(step: Step) -> list[float]:
 _NAME_RE = re.compile(r"[^A-Za-z0-9_.-]+")
 
 
-def _task_for(step: Step, cache: dict[str, Any]) -> Any:
+def _task_for(step: Step, cache: dict[str, Any], *, burst: bool = False) -> Any:
+    """The Prefect task of a step: retries are Prefect's for one instance; a
+    burst retries each of its instances itself, so its task never retries."""
     from prefect import task
     from prefect.cache_policies import NO_CACHE
 
-    if step.id not in cache:
-        cache[step.id] = task(
-            name=step.id,
-            retries=max(0, step.retry.attempts - 1),
-            retry_delay_seconds=_retry_delays(step),
+    key = f"{step.id}#burst" if burst else step.id
+    if key not in cache:
+        cache[key] = task(
+            name=f"{step.id} (burst)" if burst else step.id,
+            retries=0 if burst else max(0, step.retry.attempts - 1),
+            retry_delay_seconds=[0.0] if burst else _retry_delays(step),
             retry_condition_fn=_never_retry_cancelled,
             persist_result=False,
             cache_policy=NO_CACHE,
             log_prints=False,
         )(_instance_task_body)
-    return cache[step.id]
+    return cache[key]
 
 
 def _outcome(future: Any) -> Outcome:
@@ -165,6 +189,14 @@ def _outcome(future: Any) -> Outcome:
     state = future.state
     if state.is_completed():
         data = future.result()
+        if data.get("burst"):
+            error = data.get("error")
+            return Outcome(
+                Status(data["status"]),
+                output=data["output"],
+                error=ErrorInfo(error["kind"], error["message"]) if error else None,
+                attempts=data["attempts"],
+            )
         return Outcome(Status.SUCCESS, output=data["output"], attempts=data["attempts"])
     exc = future.result(raise_on_failure=False)
     attempts = int(getattr(exc, "gridflow_attempts", 1))
@@ -229,7 +261,7 @@ def run_grid(
                 for work in run.ready():
                     live.works[(work.step.id, work.position)] = work
                     future = (
-                        _task_for(work.step, tasks)
+                        _task_for(work.step, tasks, burst=work.burst is not None)
                         .with_options(task_run_name=work.label)
                         .submit(token, work.step.id, work.position)
                     )

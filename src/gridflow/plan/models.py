@@ -151,6 +151,35 @@ class Retry(_Model):
         return delay
 
 
+class Threshold(_Model):
+    """One ``thresholds { metric = "condition" }`` entry (see :mod:`gridflow.plan.thresholds`)."""
+
+    metric: str
+    text: str  # as written, for messages
+    aggregate: str
+    op: str
+    value: float  # latency in ms, error_rate as a fraction
+    loc: Location
+
+
+class Load(_Model):
+    """How a burst generates load.
+
+    Closed model (``rate_per_s`` unset): every instance starts as soon as one
+    of ``concurrency.limit`` slots is free. Open model: instances arrive at
+    ``rate_per_s`` for ``duration_s`` (like k6's constant-arrival-rate);
+    arrivals that find no free slot are counted as dropped.
+    """
+
+    mode: Literal["auto", "burst", "tasks"] = "auto"
+    rate_per_s: float | None = None
+    duration_s: float | None = None
+    shards: int = 1
+    processes: int = 1
+    thresholds: tuple[Threshold, ...] = ()
+    abort_on_fail: bool = False
+
+
 class Step(_Model):
     """One ``step "<runner>" "<name>"`` block."""
 
@@ -172,6 +201,7 @@ class Step(_Model):
     abort_if_false: bool = False
     continue_on_error: bool = False
     sensitive: bool = False  # mask this step's arguments and outputs everywhere
+    load: Load = Load()  # burst settings; only meaningful on a fanned-out step
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 

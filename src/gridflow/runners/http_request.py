@@ -118,6 +118,24 @@ class HttpRequestRunner(Runner[HttpRequestInputs, HttpRequestOutputs]):
             if str(k).lower() in _CREDENTIAL_HEADERS or looks_secret(str(k))
         ]
 
+    @staticmethod
+    def burst_resources(constant: Mapping[str, Any], pool_size: int) -> dict[str, Any]:
+        """The shared client a burst opens for this step when it names none:
+        one connection pool for every instance instead of one per request.
+        TLS and redirect settings come from the step's arguments when they
+        are the same for every instance (they belong to the pool)."""
+        verify = constant.get("verify_tls")
+        follow = constant.get("follow_redirects")
+        return {
+            "client": HttpClientResource(
+                HttpClientArguments(
+                    verify_tls=True if verify is None else bool(verify),
+                    follow_redirects=True if follow is None else bool(follow),
+                    pool_size=pool_size,
+                )
+            )
+        }
+
     async def run(self, inputs: HttpRequestInputs, ctx: RunContext) -> HttpRequestOutputs:
         shared = ctx.resources.get("client")
         if shared is not None:

@@ -73,7 +73,7 @@ class ResourcePool:
                     parsed = cls.Arguments.model_validate(args)
                 except ValidationError as exc:
                     raise ExpectedError(
-                        f"resource {resource_id}: {_validation_message(exc)}"
+                        f"resource {resource_id}: {validation_message(exc)}"
                     ) from exc
                 resource = cls(parsed)
                 await resource.open()
@@ -108,7 +108,7 @@ def _secret_part(value: Any) -> Any:
     return value
 
 
-def _validation_message(exc: ValidationError) -> str:
+def validation_message(exc: ValidationError) -> str:
     parts = []
     for err in exc.errors():
         where = ".".join(str(p) for p in err.get("loc", ())) or "input"
@@ -142,7 +142,7 @@ async def run_attempt(
     try:
         inputs = runner_cls.Inputs.model_validate(work.arguments)
     except ValidationError as exc:
-        raise ExpectedError(f"{_validation_message(exc)}") from exc
+        raise ExpectedError(f"{validation_message(exc)}") from exc
     resources = {slot: await pool.get(rid) for slot, rid in work.uses.items()}
     ctx = RunContext(
         step_id=step.id,
@@ -291,3 +291,20 @@ async def run_with_retries(
 def _short(exc: BaseException) -> str:
     text = exc.message if isinstance(exc, RunnerError) else str(exc)
     return text if len(text) <= 200 else text[:197] + "..."
+
+
+async def run_work(
+    work: Work,
+    pool: ResourcePool,
+    *,
+    masker: Masker | None = None,
+    logger: logging.Logger | None = None,
+) -> Outcome:
+    """Run one work item to its Outcome: one instance with its retries, or
+    one burst (shard) with all of its instances."""
+    if work.burst is not None:
+        # Imported here: the burst machinery (HDR histograms) loads only when used.
+        from gridflow.burst.run import run_burst
+
+        return await run_burst(work, pool, masker=masker, logger=logger)
+    return await run_with_retries(work, pool, masker=masker, logger=logger)

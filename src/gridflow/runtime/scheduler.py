@@ -32,13 +32,16 @@ Rules it implements (SPEC §1):
 from __future__ import annotations
 
 import dataclasses
+import logging
+import math
+import os
 import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from gridflow.errors import ExpressionError, GridflowError, SourcePos
-from gridflow.expr.evaluator import Scope, evaluate, root_members
+from gridflow.expr.evaluator import Scope, evaluate, references, root_members
 from gridflow.expr.format import type_name
 from gridflow.expr.values import ResourceHandle, StepInstances
 from gridflow.plan import Plan, RefPattern, Step
@@ -46,6 +49,68 @@ from gridflow.runtime.masking import Masker
 from gridflow.runtime.state import ErrorInfo, Instance, Outcome, Status, step_status
 
 DEFAULT_MAX_PARALLEL = 100
+# A fan-out of at least this many instances runs as one burst task (SPEC §1);
+# below it, one engine task per instance. GRIDFLOW_BURST_THRESHOLD overrides
+# it; docs/decisions/0006-bursts.md says how the number was chosen.
+DEFAULT_BURST_THRESHOLD = 1000
+# Functions whose value differs per call: an argument using them is
+# evaluated again for every instance of a burst.
+_IMPURE_FUNCTIONS = frozenset({"uuid", "timestamp"})
+
+log = logging.getLogger("gridflow.run")
+
+
+def burst_threshold_from_env(environ: Mapping[str, str] | None = None) -> int:
+    """The burst threshold from GRIDFLOW_BURST_THRESHOLD, else the default."""
+    raw = (environ if environ is not None else os.environ).get("GRIDFLOW_BURST_THRESHOLD")
+    if raw is None or not raw.strip():
+        return DEFAULT_BURST_THRESHOLD
+    try:
+        value = int(raw)
+    except ValueError:
+        raise GridflowError(
+            f"GRIDFLOW_BURST_THRESHOLD={raw!r} is not a whole number; set it to the number "
+            f"of instances from which a fan-out runs as one burst (default "
+            f"{DEFAULT_BURST_THRESHOLD})"
+        ) from None
+    return max(1, value)
+
+
+def wants_burst(step: Step, instances: int, threshold: int) -> bool:
+    """Whether a fanned-out step with ``instances`` instances runs as a burst."""
+    load = step.load
+    if load.mode == "tasks":
+        return False
+    if load.mode == "burst":
+        return True
+    return (
+        instances >= threshold
+        or load.rate_per_s is not None
+        or load.shards > 1
+        or load.processes > 1
+        or bool(load.thresholds)
+    )
+
+
+class _Counted(Sequence[tuple[int, int]]):
+    """``count = N`` as (key, value) pairs without building N tuples up front:
+    a million-instance burst must not hold a million of anything."""
+
+    __slots__ = ("_n",)
+
+    def __init__(self, n: int) -> None:
+        self._n = n
+
+    def __len__(self) -> int:
+        return self._n
+
+    def __getitem__(self, i: Any) -> Any:
+        if isinstance(i, slice):
+            return [(k, k) for k in range(self._n)[i]]
+        if not -self._n <= i < self._n:
+            raise IndexError(i)
+        i = i % self._n
+        return (i, i)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -58,9 +123,14 @@ class Work:
     key: int | str | None
     arguments: dict[str, Any]
     uses: dict[str, str]  # slot -> resource id
+    burst: BurstPart | None = None  # set when this work is (one shard of) a burst
 
     @property
     def label(self) -> str:
+        if self.burst is not None:
+            if self.burst.shards > 1:
+                return f"{self.step.id} (burst shard {self.burst.shard + 1}/{self.burst.shards})"
+            return f"{self.step.id} (burst)"
         if self.key is None:
             return self.step.id
         return (
@@ -68,6 +138,35 @@ class Work:
             if isinstance(self.key, str)
             else f"{self.step.id}[{self.key}]"
         )
+
+
+@dataclasses.dataclass(frozen=True)
+class BurstPart:
+    """What a burst work item carries: the steps run per instance (the fanned
+    step, then its ``[each]`` chain), which instances this shard runs, and
+    the run's evaluator for their arguments."""
+
+    members: tuple[Step, ...]
+    pairs: Sequence[tuple[Any, Any]]  # (key, value) of every instance of the burst
+    shard: int
+    shards: int
+    keep: frozenset[str]  # member ids whose per-instance outputs something reads
+    evaluator: InstanceEvaluator
+
+    @property
+    def positions(self) -> range:
+        return range(self.shard, len(self.pairs), self.shards)
+
+
+@dataclasses.dataclass
+class _BurstState:
+    """A burst in progress: its members and the shard results received."""
+
+    members: tuple[str, ...]
+    pairs: Sequence[tuple[Any, Any]]
+    shards: int
+    started: int = 0
+    results: list[Any] = dataclasses.field(default_factory=list)
 
 
 @dataclasses.dataclass
@@ -80,13 +179,23 @@ class _StepRun:
     first_ok: int | None = None
     running: int = 0
     next_position: int = 0  # instances before this one were considered already
+    burst: _BurstState | None = None  # on the step at the head of a burst
+    in_burst: str | None = None  # the burst's head step, on every member
+    pending_burst: bool = False  # a member of a burst that has not ended yet
+    summary: dict[str, Any] | None = None  # a burst member's counts and metrics
 
     @property
     def fanned(self) -> bool:
-        return self.step.fan_out is not None or self.step.each_of is not None
+        return (
+            self.step.fan_out is not None
+            or self.step.each_of is not None
+            or self.step.load.rate_per_s is not None
+        )
 
     @property
     def done(self) -> bool:
+        if self.pending_burst:
+            return False
         return self.expanded and all(i.status.terminal for i in self.instances)
 
 
@@ -105,12 +214,16 @@ class GridRun:
         masker: Masker | None = None,
         on_event: Callable[[str, Instance], None] | None = None,
         uuid_seed: str | None = None,
+        burst_threshold: int | None = None,
     ) -> None:
         """``uuid_seed``: make ``uuid()`` in step arguments repeatable per run,
         step and instance (for engines that evaluate arguments again on a
         retry); without it ``uuid()`` is random."""
         self.plan = plan
         self._uuid_seed = uuid_seed
+        self.burst_threshold = (
+            burst_threshold if burst_threshold is not None else burst_threshold_from_env()
+        )
         self.run_id = run_id or uuid.uuid4().hex[:12]
         self.max_parallel = max(1, max_parallel)
         self.masker = masker if masker is not None else Masker()
@@ -254,6 +367,8 @@ class GridRun:
         return True
 
     def _can_expand(self, sr: _StepRun) -> bool:
+        if sr.in_burst is not None:
+            return False
         if sr.root is not None and not self._steps[sr.root].expanded:
             return False
         if sr.step.each_of is not None and not self._steps[sr.step.each_of].expanded:
@@ -278,29 +393,75 @@ class GridRun:
             sr.keyed = root.keyed
             sr.instances = [Instance(step.id, i.position, i.key, i.value) for i in root.instances]
             return
-        if step.fan_out is None:
+        if step.fan_out is None and step.load.rate_per_s is None:
             sr.instances = [Instance(step.id, 0, None)]
             return
-        expr = step.fan_out.expr
-        try:
-            value = evaluate(expr.node, self._scope(expr.loc.file))
-            pairs, keyed = _fan_out_pairs(step.fan_out.kind, value, expr.loc.pos())
-        except GridflowError as exc:
-            sr.instances = []
-            self._fail_run(ErrorInfo("expression", f"{step.id}: {exc}"))
-            return
+        pairs: Sequence[tuple[Any, Any]]
+        if step.fan_out is None:  # open model without count: arrivals are counted
+            pairs, keyed = _Counted(0), False
+        else:
+            expr = step.fan_out.expr
+            try:
+                value = evaluate(expr.node, self._scope(expr.loc.file))
+                pairs, keyed = _fan_out_pairs(step.fan_out.kind, value, expr.loc.pos())
+            except GridflowError as exc:
+                sr.instances = []
+                self._fail_run(ErrorInfo("expression", f"{step.id}: {exc}"))
+                return
+        load = step.load
+        if load.rate_per_s is not None and load.duration_s is not None:
+            arrivals = max(1, math.ceil(load.rate_per_s * load.duration_s))
+            if step.fan_out is None or len(pairs) > arrivals:
+                pairs = _Counted(arrivals)
         sr.keyed = keyed
+        if wants_burst(step, len(pairs), self.burst_threshold) and self._start_burst(sr, pairs):
+            return
         sr.instances = [Instance(step.id, pos, key, val) for pos, (key, val) in enumerate(pairs)]
 
+    def _start_burst(self, sr: _StepRun, pairs: Sequence[tuple[Any, Any]]) -> bool:
+        """Make ``sr`` the head of a burst with its ``[each]`` chain; False (run
+        as tasks) when a chain step also waits on something not done yet."""
+        step = sr.step
+        members = [sr.step.id] + [
+            other.step.id for other in self._steps.values() if other.root == step.id
+        ]
+        member_set = set(members)
+        for mid in members[1:]:
+            for edge in self._steps[mid].step.edges:
+                if edge.pattern is RefPattern.EACH or edge.upstream in member_set:
+                    continue
+                if not self._steps[edge.upstream].done:
+                    if step.load.mode == "burst" or step.load.rate_per_s is not None:
+                        self._fail_run(
+                            ErrorInfo(
+                                "expression",
+                                f"{step.id} runs as a burst, but {mid}, cloned over it with "
+                                f"[each], also waits for {edge.upstream}, which is not done "
+                                f"when the burst starts; make {mid} wait for the whole burst "
+                                f"(reference {step.id}.output) or remove that reference",
+                            )
+                        )
+                        return True
+                    log.warning(
+                        "%s: %s fan-out instances run as tasks, not as a burst: %s waits for %s",
+                        step.id,
+                        len(pairs),
+                        mid,
+                        edge.upstream,
+                    )
+                    return False
+        sr.burst = _BurstState(tuple(members), pairs, max(1, step.load.shards))
+        for mid in members:
+            member = self._steps[mid]
+            member.expanded = True
+            member.instances = []
+            member.in_burst = step.id
+            member.pending_burst = True
+            member.keyed = sr.keyed
+        return True
+
     def _instance_roots(self, sr: _StepRun, inst: Instance) -> dict[str, Any]:
-        roots = dict(self._roots)
-        source = self._steps[sr.root].step if sr.root is not None else sr.step
-        if source.fan_out is not None:
-            if source.fan_out.kind == "count":
-                roots["count"] = {"index": inst.key}
-            else:
-                roots["each"] = {"key": inst.key, "value": inst.value}
-        return roots
+        return self.instance_roots(sr.step, inst.key, inst.value)
 
     def _each_ready(self, sr: _StepRun, inst: Instance) -> bool:
         for edge in sr.step.edges:
@@ -313,6 +474,10 @@ class GridRun:
         return True
 
     def _start_ready_instances(self, sr: _StepRun, out: list[Work]) -> bool:
+        if sr.burst is not None:
+            return self._start_burst_shards(sr, out)
+        if sr.in_burst is not None:
+            return False  # run inside its burst's work
         started = False
         limit = sr.step.concurrency_limit
         for inst in sr.instances:
@@ -332,6 +497,42 @@ class GridRun:
                 out.append(work)
         return started
 
+    def _start_burst_shards(self, sr: _StepRun, out: list[Work]) -> bool:
+        state = sr.burst
+        assert state is not None
+        started = False
+        while state.started < state.shards and self._running < self.max_parallel:
+            if self.cancelling:
+                break
+            members = tuple(self._steps[m].step for m in state.members)
+            part = BurstPart(
+                members=members,
+                pairs=state.pairs,
+                shard=state.started,
+                shards=state.shards,
+                keep=self._kept_outputs(state.members),
+                evaluator=InstanceEvaluator(self, members),
+            )
+            state.started += 1
+            sr.running += 1
+            self._running += 1
+            started = True
+            out.append(Work(self.run_id, sr.step, part.shard, None, {}, dict(sr.step.uses), part))
+        return started
+
+    def _kept_outputs(self, members: Sequence[str]) -> frozenset[str]:
+        """Members whose per-instance results a step outside the burst reads
+        (``S.output``, ``S[3]``, ``S.first_output``); only those are kept."""
+        inside = set(members)
+        kept = {
+            edge.upstream
+            for step in self.plan.steps.values()
+            if step.id not in inside
+            for edge in step.edges
+            if edge.upstream in inside and not edge.explicit
+        }
+        return frozenset(kept)
+
     def _prepare(self, sr: _StepRun, inst: Instance) -> Work | None:
         """Evaluate ``if`` and the arguments; start the instance or settle it."""
         step = sr.step
@@ -341,42 +542,16 @@ class GridRun:
             for edge in step.edges
             if edge.pattern is RefPattern.EACH
         }
-        file = step.loc.file
-        scope = self._scope(file, roots)
-        seed = None
-        if self._uuid_seed is not None:
-            seed = f"{self._uuid_seed}/{step.id}/{inst.position}"
-        scope = dataclasses.replace(scope, each=each, uuid_seed=seed)
         try:
-            if step.if_ is not None:
-                cond = evaluate(step.if_.node, dataclasses.replace(scope, file=step.if_.loc.file))
-                if not isinstance(cond, bool):
-                    raise ExpressionError(
-                        f"the if condition must be true or false, got {type_name(cond)}",
-                        pos=step.if_.loc.pos(),
-                        hint="compare explicitly, e.g. if = var.enabled == true",
-                    )
-                if not cond:
-                    if step.abort_if_false:
-                        self._settle(
-                            sr,
-                            inst,
-                            Outcome(
-                                Status.FAILED,
-                                error=ErrorInfo(
-                                    "aborted",
-                                    "the if condition is false (abort_if_false)",
-                                ),
-                                attempts=0,
-                            ),
-                        )
-                    else:
-                        self._settle(sr, inst, Outcome(Status.SKIPPED, attempts=0))
-                    return None
-            arguments = {
-                name: evaluate(expr.node, dataclasses.replace(scope, file=expr.loc.file))
-                for name, expr in step.arguments.items()
-            }
+            verdict = self.evaluate_instance(step, roots, each, inst.position)
+            if verdict == "abort":
+                self._settle(sr, inst, Outcome(Status.FAILED, error=ABORTED, attempts=0))
+                return None
+            if verdict == "skip":
+                self._settle(sr, inst, Outcome(Status.SKIPPED, attempts=0))
+                return None
+            assert isinstance(verdict, dict)
+            arguments = verdict
         except GridflowError as exc:
             self._settle(
                 sr,
@@ -392,6 +567,54 @@ class GridRun:
         self._running += 1
         self._emit("started", inst)
         return Work(self.run_id, step, inst.position, inst.key, arguments, dict(step.uses))
+
+    def evaluate_instance(
+        self,
+        step: Step,
+        roots: dict[str, Any],
+        each: Mapping[str, Any],
+        position: int,
+        names: Sequence[str] | None = None,
+        *,
+        check_if: bool = True,
+    ) -> dict[str, Any] | str:
+        """Evaluate ``if`` (unless ``check_if`` is false) and the arguments
+        (``names`` of them; all by default) of one instance: the arguments, or
+        ``"skip"`` / ``"abort"`` when ``if`` is false. Raises
+        :class:`GridflowError` when an expression fails."""
+        scope = self._scope(step.loc.file, roots)
+        seed = None
+        if self._uuid_seed is not None:
+            seed = f"{self._uuid_seed}/{step.id}/{position}"
+        scope = dataclasses.replace(scope, each=each, uuid_seed=seed)
+        if step.if_ is not None and check_if:
+            cond = evaluate(step.if_.node, dataclasses.replace(scope, file=step.if_.loc.file))
+            if not isinstance(cond, bool):
+                raise ExpressionError(
+                    f"the if condition must be true or false, got {type_name(cond)}",
+                    pos=step.if_.loc.pos(),
+                    hint="compare explicitly, e.g. if = var.enabled == true",
+                )
+            if not cond:
+                return "abort" if step.abort_if_false else "skip"
+        wanted = step.arguments if names is None else {n: step.arguments[n] for n in names}
+        return {
+            name: evaluate(expr.node, dataclasses.replace(scope, file=expr.loc.file))
+            for name, expr in wanted.items()
+        }
+
+    def instance_roots(self, step: Step, key: Any, value: Any) -> dict[str, Any]:
+        """The roots an instance's expressions see: variables, locals and
+        ``count.index`` or ``each.key``/``each.value`` of its chain root."""
+        roots = dict(self._roots)
+        root_id = self.plan.chain_root(step.id)
+        source = self.plan.steps[root_id] if root_id is not None else step
+        if source.fan_out is None or source.fan_out.kind == "count":
+            if source.fan_out is not None or source.load.rate_per_s is not None:
+                roots["count"] = {"index": key}
+        else:
+            roots["each"] = {"key": key, "value": value}
+        return roots
 
     # ------------------------------------------- one task per instance
     # Engines whose tasks run apart (Airflow workers) rebuild only what one
@@ -469,6 +692,9 @@ class GridRun:
     def complete(self, work: Work, outcome: Outcome) -> None:
         """Record what running ``work`` produced."""
         sr = self._steps[work.step.id]
+        if work.burst is not None:
+            self._complete_burst_shard(sr, work, outcome)
+            return
         inst = sr.instances[work.position]
         if inst.status is Status.RUNNING:
             sr.running -= 1
@@ -477,6 +703,70 @@ class GridRun:
         if self.cancelling and outcome.status is Status.FAILED and cancelled:
             outcome = dataclasses.replace(outcome, status=Status.CANCELLED)
         self._settle(sr, inst, outcome)
+
+    def _complete_burst_shard(self, sr: _StepRun, work: Work, outcome: Outcome) -> None:
+        from gridflow.burst.results import merge_shards  # burst code loads only when used
+
+        state = sr.burst
+        assert state is not None
+        assert work.burst is not None
+        sr.running -= 1
+        self._running -= 1
+        state.results.append(outcome.output if isinstance(outcome.output, dict) else None)
+        if outcome.status is not Status.SUCCESS and not isinstance(outcome.output, dict):
+            error = outcome.error or ErrorInfo("error", "the burst failed")
+            if error.kind != "cancelled":
+                self._fail_run(ErrorInfo(error.kind, f"{work.label}: {error.message}"))
+        if len(state.results) < state.shards:
+            return
+        members = [self._steps[m].step for m in state.members]
+        merged = merge_shards(
+            members,
+            len(state.pairs),
+            state.results,
+            work.burst.keep,
+            cancelled=self.cancelling
+            and self.failure is not None
+            and self.failure.kind == "cancelled",
+        )
+        for mid in state.members:
+            self._settle_burst_member(self._steps[mid], merged[mid], state.pairs)
+
+    def _settle_burst_member(
+        self, member: _StepRun, result: Any, pairs: Sequence[tuple[Any, Any]]
+    ) -> None:
+        member.pending_burst = False
+        member.summary = {
+            "status": result.status.value,
+            **result.counts,
+            "metrics": result.metrics,
+        }
+        if result.records is not None:
+            by_position = {int(r["position"]): r for r in result.records}
+            member.instances = []
+            for pos in range(len(pairs)):
+                rec = by_position.get(pos)
+                if rec is None:
+                    key, value = pairs[pos]
+                    inst = Instance(member.step.id, pos, key, value, status=Status.CANCELLED)
+                else:
+                    inst = Instance.from_record(member.step.id, rec)
+                member.instances.append(inst)
+                if member.step.sensitive and inst.output is not None:
+                    self.masker.add(inst.output)
+            succeeded = [i for i in member.instances if i.status is Status.SUCCESS]
+            if succeeded:
+                member.first_ok = min(
+                    succeeded, key=lambda i: (i.ended or 0.0, i.position)
+                ).position
+        if result.failure is not None and not member.step.continue_on_error:
+            self._fail_run(
+                ErrorInfo(
+                    result.failure.kind,
+                    f"{member.step.id}: {result.failure.message}",
+                    result.failure.details,
+                )
+            )
 
     def _settle(self, sr: _StepRun, inst: Instance, outcome: Outcome) -> None:
         inst.status = outcome.status
@@ -537,6 +827,20 @@ class GridRun:
     def finish(self) -> None:
         """Settle what never ran (after fail-fast) and stamp the end time."""
         for sr in self._steps.values():
+            if sr.pending_burst:
+                sr.pending_burst = False
+                head = self._steps[sr.in_burst or sr.step.id].burst
+                total = len(head.pairs) if head is not None else 0
+                if sr.summary is None:
+                    sr.summary = {
+                        "status": Status.CANCELLED.value,
+                        "instances": total,
+                        "succeeded": 0,
+                        "failed": 0,
+                        "skipped": 0,
+                        "cancelled": total,
+                        "attempts": 0,
+                    }
             for inst in sr.instances:
                 if not inst.status.terminal:
                     inst.status = Status.CANCELLED
@@ -546,6 +850,9 @@ class GridRun:
         """The SPEC §6 result document, secrets masked."""
         steps: dict[str, Any] = {}
         for sr in self._steps.values():
+            if sr.summary is not None:
+                steps[sr.step.id] = self._burst_entry(sr)
+                continue
             insts = sr.instances
             status = step_status(insts, sr.expanded)
             if not sr.expanded:
@@ -593,6 +900,100 @@ class GridRun:
             doc["error"] = self.failure.as_dict()
         redacted: dict[str, Any] = self.masker.redact(doc)
         return redacted
+
+    def _burst_entry(self, sr: _StepRun) -> dict[str, Any]:
+        """A burst member's result: counts and metrics; per-instance outputs
+        only where they were kept (SPEC §6 omits them for bursts)."""
+        summary = dict(sr.summary or {})
+        entry: dict[str, Any] = {
+            "status": summary.pop("status"),
+            **{k: summary.pop(k) for k in ("instances", "succeeded", "failed", "skipped")},
+            "cancelled": summary.pop("cancelled", 0),
+            "attempts": summary.pop("attempts", 0),
+        }
+        if sr.instances:
+            entry["outputs"] = (
+                ["***" for _ in sr.instances]
+                if sr.step.sensitive
+                else [i.output for i in sr.instances]
+            )
+            if sr.keyed:
+                entry["keys"] = [i.key for i in sr.instances]
+            errors = [
+                {"instance": i.key, **i.error.as_dict()}
+                for i in sr.instances
+                if i.error is not None
+            ]
+            if errors:
+                entry["errors"] = errors[:20]
+        if "metrics" in summary:
+            entry["metrics"] = summary["metrics"]
+            entry["duration_ms"] = round(summary["metrics"].get("duration_s", 0.0) * 1000, 3)
+        return entry
+
+
+ABORTED = ErrorInfo("aborted", "the if condition is false (abort_if_false)")
+
+
+class InstanceEvaluator:
+    """Arguments of a burst's instances, evaluated as little as possible.
+
+    An argument that reads neither ``count``/``each``, nor an ``[each]``
+    output, nor a function whose value changes per call (``uuid()``,
+    ``timestamp()``) is the same for every instance: it is evaluated once.
+    A load test of a million identical requests evaluates its arguments once,
+    not a million times.
+    """
+
+    def __init__(self, run: GridRun, members: Sequence[Step]) -> None:
+        self._run = run
+        self._varying: dict[str, tuple[str, ...]] = {}
+        self._constant: dict[str, dict[str, Any] | GridflowError] = {}
+        for step in members:
+            self._varying[step.id] = tuple(
+                name for name, expr in step.arguments.items() if _per_instance(expr.node)
+            )
+
+    def varying(self, step: Step) -> tuple[str, ...]:
+        return self._varying[step.id]
+
+    def constant_arguments(self, step: Step) -> dict[str, Any]:
+        """The arguments that are the same for every instance (cached)."""
+        cached = self._constant.get(step.id)
+        if cached is None:
+            names = [n for n in step.arguments if n not in self._varying[step.id]]
+            roots = self._run.instance_roots(step, 0, 0)
+            try:
+                result = self._run.evaluate_instance(step, roots, {}, 0, names, check_if=False)
+                assert isinstance(result, dict)
+                cached = result
+            except GridflowError as exc:
+                cached = exc
+            self._constant[step.id] = cached
+        if isinstance(cached, GridflowError):
+            raise cached
+        return cached
+
+    def evaluate(
+        self, step: Step, position: int, key: Any, value: Any, each: Mapping[str, Any]
+    ) -> dict[str, Any] | str:
+        """``if`` and the varying arguments of one instance (see
+        :meth:`GridRun.evaluate_instance`); constant ones are not included."""
+        varying = self._varying[step.id]
+        if step.if_ is None and not varying:
+            return {}
+        roots = self._run.instance_roots(step, key, value)
+        return self._run.evaluate_instance(step, roots, each, position, varying)
+
+
+def _per_instance(node: Any) -> bool:
+    refs = references(node)
+    return bool(
+        refs["each"]
+        or {"count", "each"} & refs["roots"]
+        or refs["steps"]
+        or _IMPURE_FUNCTIONS & refs["functions"]
+    )
 
 
 def _fan_out_pairs(

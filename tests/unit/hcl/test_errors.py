@@ -204,7 +204,7 @@ CASES: dict[str, tuple[str, list[str]]] = {
     "unknown-meta-argument": (
         'step "print" "a" {\n  retries = 3\n  arguments { input = "x" }\n}\n',
         [
-            'main.hcl:2:3: error: unknown attribute "retries" in step "print.a" [unknown-attribute]\n  hint: allowed here: count, for_each, depends_on, timeout, delay_before, delay_after, if, abort_if_false, continue_on_error, sensitive'
+            'main.hcl:2:3: error: unknown attribute "retries" in step "print.a" [unknown-attribute]\n  hint: allowed here: count, for_each, depends_on, timeout, delay_before, delay_after, if, abort_if_false, continue_on_error, sensitive, mode, rate, duration, shards, processes, abort_on_fail'
         ],
     ),
     "unknown-block": (
@@ -213,16 +213,71 @@ CASES: dict[str, tuple[str, list[str]]] = {
             'main.hcl:1:1: error: unknown block type "stpe" [unknown-block]\n  hint: did you mean "step"?'
         ],
     ),
-    "not-implemented-mode": (
+    "burst-mode-without-fan-out": (
         'step "http_request" "a" {\n  mode = "burst"\n  arguments { url = "http://127.0.0.1" }\n}\n',
         [
-            'main.hcl:2:3: error: "mode" is planned but not available in this version of gridflow [not-implemented]\n  hint: remove it for now; see the README\'s status list'
+            'main.hcl:2:3: error: step "http_request.a" sets mode = "burst" but is not fanned out: only a step with count, for_each or rate runs as a burst [burst-without-fan-out]\n  hint: add count = N (closed model) or rate and duration (open model)',
         ],
     ),
-    "not-implemented-thresholds": (
-        'step "http_request" "a" {\n  thresholds {\n    p95 = "200ms"\n  }\n  arguments { url = "http://127.0.0.1" }\n}\n',
+    "bad-mode": (
+        'step "http_request" "a" {\n  count = 2\n  mode = "fast"\n  arguments { url = "http://127.0.0.1" }\n}\n',
         [
-            'main.hcl:2:3: error: "thresholds" is planned but not available in this version of gridflow [not-implemented]\n  hint: remove it for now; see the README\'s status list'
+            'main.hcl:3:3: error: mode of step "http_request.a" must be "auto", "burst" or "tasks", got string "fast" [bad-mode]\n  hint: write mode = "burst" to run every instance in one task',
+        ],
+    ),
+    "threshold-unknown-metric": (
+        'step "http_request" "a" {\n  count = 2\n  thresholds {\n    p95 = "200ms"\n  }\n  arguments { url = "http://127.0.0.1" }\n}\n',
+        [
+            'main.hcl:4:5: error: unknown attribute "p95" in the thresholds block of step "http_request.a" [unknown-attribute]\n  hint: allowed here: latency, error_rate, rps, requests, failures, dropped',
+        ],
+    ),
+    "threshold-bad-condition": (
+        'step "http_request" "a" {\n  count = 2\n  thresholds {\n    latency = ["p(95) < 200ms", "p95 under 1s"]\n    error_rate = "< 5ms"\n  }\n  arguments { url = "http://127.0.0.1" }\n}\n',
+        [
+            'main.hcl:4:5: error: threshold latency of step "http_request.a": "p95 under 1s" is not a condition: write [aggregate] <op> <number>[unit], e.g. "p(95) < 300ms" [bad-threshold]',
+            'main.hcl:5:5: error: threshold error_rate of step "http_request.a": "< 5ms": error_rate takes a plain number, not ms [bad-threshold]',
+        ],
+    ),
+    "threshold-latency-without-aggregate": (
+        'step "http_request" "a" {\n  count = 2\n  thresholds {\n    latency = "< 200ms"\n  }\n  arguments { url = "http://127.0.0.1" }\n}\n',
+        [
+            'main.hcl:4:5: error: threshold latency of step "http_request.a": "< 200ms": say which latency to check: avg, min, med, max or p(N), e.g. "p(95) < 300ms" [bad-threshold]',
+        ],
+    ),
+    "bad-rate": (
+        'step "http_request" "a" {\n  rate = "fast"\n  duration = "10s"\n  arguments { url = "http://127.0.0.1" }\n}\n',
+        [
+            'main.hcl:2:3: error: rate of step "http_request.a": "fast" is not a rate: write "500/s", "30/m" or "5/100ms" [bad-rate]',
+        ],
+    ),
+    "rate-without-end": (
+        'step "http_request" "a" {\n  rate = "10/s"\n  arguments { url = "http://127.0.0.1" }\n}\n',
+        [
+            'main.hcl:2:3: error: step "http_request.a" sets a rate but neither duration nor count: the burst would not end [rate-without-end]\n  hint: add duration = "60s" (or count = N to stop after N arrivals)',
+        ],
+    ),
+    "tasks-with-burst-settings": (
+        'step "http_request" "a" {\n  count = 5\n  mode = "tasks"\n  shards = 2\n  arguments { url = "http://127.0.0.1" }\n}\n',
+        [
+            'main.hcl:3:3: error: step "http_request.a" sets mode = "tasks" and shards, which only a burst has [tasks-with-burst-settings]\n  hint: remove mode = "tasks", or the burst settings',
+        ],
+    ),
+    "bad-shards": (
+        'step "http_request" "a" {\n  count = 5\n  shards = 0\n  arguments { url = "http://127.0.0.1" }\n}\n',
+        [
+            'main.hcl:3:3: error: shards of step "http_request.a" must be a whole number from 1 to 1000, got number 0 [bad-shards]\n  hint: write shards = 4',
+        ],
+    ),
+    "duration-without-rate": (
+        'step "http_request" "a" {\n  duration = "10s"\n  arguments { url = "http://127.0.0.1" }\n}\n',
+        [
+            'main.hcl:2:3: error: step "http_request.a" sets duration but is not fanned out: only a step with count, for_each or rate runs as a burst [burst-without-fan-out]\n  hint: add count = N (closed model) or rate and duration (open model)',
+        ],
+    ),
+    "rate-with-for-each": (
+        'step "http_request" "a" {\n  for_each = toset(["a"])\n  rate = "5/s"\n  arguments { url = "http://127.0.0.1" }\n}\n',
+        [
+            'main.hcl:3:3: error: step "http_request.a" sets rate with for_each: arrivals at a rate are counted, not keyed [rate-with-for-each]\n  hint: use count = N with the rate, or drop the rate',
         ],
     ),
     "huge-range": (
@@ -352,13 +407,11 @@ CASES: dict[str, tuple[str, list[str]]] = {
         ],
     ),
     "not-implemented-several": (
-        'step "http_request" "a" {\n  rate     = "10/s"\n  shards   = 2\n  throttle = "5m"\n  on_fail  = "print.x"\n  faults {\n    latency = "1s"\n  }\n  arguments { url = "http://127.0.0.1" }\n}\n',
+        'step "http_request" "a" {\n  throttle = "5m"\n  on_fail  = "print.x"\n  faults {\n    latency = "1s"\n  }\n  arguments { url = "http://127.0.0.1" }\n}\n',
         [
-            'main.hcl:2:3: error: "rate" is planned but not available in this version of gridflow [not-implemented]\n  hint: remove it for now; see the README\'s status list',
-            'main.hcl:3:3: error: "shards" is planned but not available in this version of gridflow [not-implemented]\n  hint: remove it for now; see the README\'s status list',
-            'main.hcl:4:3: error: "throttle" is planned but not available in this version of gridflow [not-implemented]\n  hint: remove it for now; see the README\'s status list',
-            'main.hcl:5:3: error: "on_fail" is planned but not available in this version of gridflow [not-implemented]\n  hint: remove it for now; see the README\'s status list',
-            'main.hcl:6:3: error: "faults" is planned but not available in this version of gridflow [not-implemented]\n  hint: remove it for now; see the README\'s status list',
+            'main.hcl:2:3: error: "throttle" is planned but not available in this version of gridflow [not-implemented]\n  hint: remove it for now; see the README\'s status list',
+            'main.hcl:3:3: error: "on_fail" is planned but not available in this version of gridflow [not-implemented]\n  hint: remove it for now; see the README\'s status list',
+            'main.hcl:4:3: error: "faults" is planned but not available in this version of gridflow [not-implemented]\n  hint: remove it for now; see the README\'s status list',
         ],
     ),
     "syntax-unclosed-string": (

@@ -43,19 +43,19 @@ STEP_ATTRS = (
     "abort_if_false",
     "continue_on_error",
     "sensitive",
-)
-STEP_BLOCKS = ("arguments", "uses", "retry", "concurrency")
-NOT_IMPLEMENTED_ATTRS = (
     "mode",
     "rate",
     "duration",
     "shards",
     "processes",
     "abort_on_fail",
+)
+STEP_BLOCKS = ("arguments", "uses", "retry", "concurrency", "thresholds")
+NOT_IMPLEMENTED_ATTRS = (
     "throttle",
     "on_fail",
 )
-NOT_IMPLEMENTED_BLOCKS = ("thresholds", "faults")
+NOT_IMPLEMENTED_BLOCKS = ("faults",)
 RESERVED_ROOTS = {"var", "local", "each", "count", "step", "resource", "self", "path"}
 _DEPENDS = re.compile(
     r"^(?:step\.)?(?P<runner>[A-Za-z_][\w-]*)\.(?P<name>[A-Za-z_][\w-]*)"

@@ -23,8 +23,8 @@ from gridflow.plan.models import (
 from gridflow.runners import registry
 from gridflow.translators.hcl.blocks import Attr, Block
 from gridflow.translators.hcl.convert import Converter
-from gridflow.translators.hcl.graph import GraphRules
 from gridflow.translators.hcl.helpers import _kind, _literal, _loc, fan_out_problem, is_whole
+from gridflow.translators.hcl.load_rules import LoadRules
 from gridflow.translators.hcl.names import (
     NOT_IMPLEMENTED_ATTRS,
     NOT_IMPLEMENTED_BLOCKS,
@@ -34,7 +34,7 @@ from gridflow.translators.hcl.names import (
 )
 
 
-class StepRules(GraphRules):
+class StepRules(LoadRules):
     # --------------------------------------------------------------- resources
     def _resources(self, blocks: dict[str, tuple[Block, Converter]]) -> dict[str, Resource]:
         out: dict[str, Resource] = {}
@@ -154,7 +154,7 @@ class StepRules(GraphRules):
                     f'"{sub.type}" is planned but not available in this version of gridflow',
                     "remove it for now; see the README's status list",
                 )
-        for kind in ("retry", "concurrency", "uses"):
+        for kind in ("retry", "concurrency", "uses"):  # thresholds: checked in _load
             for extra in [b for b in blk.blocks if b.type == kind][1:]:
                 self.error(
                     extra.pos,
@@ -181,6 +181,8 @@ class StepRules(GraphRules):
             if kind in blk.attrs:
                 fan_out = self._fan_out(kind, blk.attrs[kind], conv, what)
                 allow.add("count" if kind == "count" else "each")
+        if "rate" in blk.attrs and fan_out is None:
+            allow.add("count")  # open model without count: count.index numbers arrivals
         # Inside an [each] clone, count.index / each.* mean the chain root's
         # instance; which one is known only after chains resolve, so allow both
         # here and check them in _chains.
@@ -205,6 +207,7 @@ class StepRules(GraphRules):
             name: self._static_bool(blk, name, conv, self.static_roots) or False
             for name in ("abort_if_false", "continue_on_error", "sensitive")
         }
+        load = self._load(blk, conv, what, fan_out)
         edges = self._edges(decl, args, fan_out, if_expr)
         if len(self.diags) > before:
             return None
@@ -223,6 +226,7 @@ class StepRules(GraphRules):
             delay_after_s=delay_after,
             concurrency_limit=limit,
             if_=if_expr,
+            load=load,
             **flags,
         )
 

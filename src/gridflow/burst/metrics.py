@@ -1,0 +1,236 @@
+"""What a burst measures, kept flat in memory and mergeable across shards.
+
+Latencies go into HDR histograms (microseconds, 1 µs to one hour, three
+significant digits): one histogram per second of the run, so the time series
+for reports costs nothing extra and the whole-run histogram is their sum.
+Memory grows with the run's length in seconds, never with its request count.
+
+``to_json()`` is what crosses process boundaries (XCom, Prefect results,
+shard workers): counters plus each histogram HDR-encoded (compressed,
+base64). ``merge()`` adds another shard's data exactly: merging the shards
+of a burst gives the same histogram as one run over the same samples.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import time
+from collections import Counter
+from typing import Any
+
+from hdrh.histogram import HdrHistogram
+
+LOWEST_US = 1
+HIGHEST_US = 3_600_000_000  # one hour
+SIGNIFICANT_DIGITS = 3
+PERCENTILES = (50.0, 90.0, 95.0, 99.0, 99.9)
+MAX_TIMELINE_SECONDS = 24 * 3600  # beyond that, samples land in the last second
+ERROR_SAMPLES = 20  # first failures kept with their message, per step
+
+# Failure kinds as reported: the runners' error kinds mapped to the words a
+# load tester looks for.
+KIND_NAMES = {
+    "expected": "status",  # expect_status and other foreseen failures
+    "assertion": "assertion",
+    "timeout": "timeout",
+    "connect": "connect",
+    "read": "read",
+    "retryable": "other",
+    "cancelled": "cancelled",
+}
+
+
+def new_histogram() -> HdrHistogram:
+    return HdrHistogram(LOWEST_US, HIGHEST_US, SIGNIFICANT_DIGITS)
+
+
+@dataclasses.dataclass
+class _Second:
+    hist: HdrHistogram
+    requests: int = 0
+    failures: int = 0
+
+
+class BurstMetrics:
+    """Counters and latency histograms of one step's calls in one burst (or shard)."""
+
+    def __init__(self, started: float | None = None) -> None:
+        self.started = started if started is not None else time.time()
+        self.ended: float | None = None
+        self.requests = 0  # calls of the runner (attempts), each one latency sample
+        self.failures = 0  # calls that failed
+        self.instances = 0  # instances finished (all their attempts)
+        self.succeeded = 0
+        self.failed = 0
+        self.skipped = 0
+        self.cancelled = 0
+        self.dropped = 0  # open model: arrivals that found no free slot
+        self.late = 0  # open model: arrivals started after their time
+        self.errors: Counter[str] = Counter()
+        self.status_codes: Counter[str] = Counter()
+        self.error_samples: list[dict[str, Any]] = []
+        self._seconds: dict[int, _Second] = {}
+        self._origin = int(self.started)
+
+    # ---------------------------------------------------------------- record
+    def record(
+        self, latency_s: float, *, status_code: int | None = None, error_kind: str | None = None
+    ) -> None:
+        """One call: its latency, its HTTP status if it has one, its failure kind."""
+        now = time.time()
+        second = min(int(now) - self._origin, MAX_TIMELINE_SECONDS)
+        bucket = self._seconds.get(second)
+        if bucket is None:
+            bucket = self._seconds[second] = _Second(new_histogram())
+        us = int(latency_s * 1_000_000)
+        bucket.hist.record_value(LOWEST_US if us < LOWEST_US else min(us, HIGHEST_US))
+        bucket.requests += 1
+        self.requests += 1
+        if status_code is not None:
+            self.status_codes[str(status_code)] += 1
+        if error_kind is not None:
+            bucket.failures += 1
+            self.failures += 1
+            self.errors[KIND_NAMES.get(error_kind, error_kind)] += 1
+
+    def sample_error(self, instance: Any, kind: str, message: str) -> None:
+        if len(self.error_samples) < ERROR_SAMPLES:
+            self.error_samples.append({"instance": instance, "kind": kind, "message": message})
+
+    # ----------------------------------------------------------------- query
+    def histogram(self) -> HdrHistogram:
+        total = new_histogram()
+        for bucket in self._seconds.values():
+            total.add(bucket.hist)
+        return total
+
+    def summary(self) -> dict[str, Any]:
+        """The metrics as results show them (SPEC §6): counts, rates, latency in ms."""
+        ended = self.ended if self.ended is not None else time.time()
+        elapsed = max(ended - self.started, 1e-9)
+        hist = self.histogram()
+        count = hist.get_total_count()
+        latency: dict[str, float | None]
+        if count:
+            latency = {
+                "min": _ms(hist.get_min_value()),
+                "mean": round(hist.get_mean_value() / 1000, 3),
+                **{_pname(p): _ms(hist.get_value_at_percentile(p)) for p in PERCENTILES},
+                "max": _ms(hist.get_max_value()),
+            }
+        else:
+            latency = dict.fromkeys(["min", "mean", *map(_pname, PERCENTILES), "max"])
+        timeline = []
+        for second in sorted(self._seconds):
+            b = self._seconds[second]
+            timeline.append(
+                {
+                    "t": self._origin + second,
+                    "requests": b.requests,
+                    "failures": b.failures,
+                    "p50": _ms(b.hist.get_value_at_percentile(50)),
+                    "p99": _ms(b.hist.get_value_at_percentile(99)),
+                }
+            )
+        return {
+            "requests": self.requests,
+            "failures": self.failures,
+            "error_rate": round(self.failures / self.requests, 6) if self.requests else 0.0,
+            "rps": round(self.requests / elapsed, 3),
+            "duration_s": round(elapsed, 3),
+            "errors": dict(sorted(self.errors.items())),
+            "status_codes": dict(sorted(self.status_codes.items())),
+            "dropped": self.dropped,
+            "late": self.late,
+            "latency_ms": latency,
+            "timeline": timeline,
+            "error_samples": list(self.error_samples),
+        }
+
+    def percentile_ms(self, pct: float) -> float | None:
+        hist = self.histogram()
+        return _ms(hist.get_value_at_percentile(pct)) if hist.get_total_count() else None
+
+    # ------------------------------------------------------ serialise, merge
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "started": self.started,
+            "ended": self.ended,
+            "counts": {
+                "requests": self.requests,
+                "failures": self.failures,
+                "instances": self.instances,
+                "succeeded": self.succeeded,
+                "failed": self.failed,
+                "skipped": self.skipped,
+                "cancelled": self.cancelled,
+                "dropped": self.dropped,
+                "late": self.late,
+            },
+            "errors": dict(self.errors),
+            "status_codes": dict(self.status_codes),
+            "error_samples": list(self.error_samples),
+            "seconds": {
+                str(self._origin + s): [b.requests, b.failures, b.hist.encode().decode("ascii")]
+                for s, b in self._seconds.items()
+            },
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> BurstMetrics:
+        m = cls(started=float(data["started"]))
+        m.ended = data.get("ended")
+        m.merge_json(data, keep_window=True)
+        return m
+
+    def merge_json(self, data: dict[str, Any], *, keep_window: bool = False) -> None:
+        """Add another burst's (or shard's) :meth:`to_json` into this one."""
+        counts = data["counts"]
+        for name in (
+            "requests",
+            "failures",
+            "instances",
+            "succeeded",
+            "failed",
+            "skipped",
+            "cancelled",
+            "dropped",
+            "late",
+        ):
+            setattr(self, name, getattr(self, name) + int(counts.get(name, 0)))
+        self.errors.update(data.get("errors") or {})
+        self.status_codes.update(data.get("status_codes") or {})
+        room = ERROR_SAMPLES - len(self.error_samples)
+        if room > 0:
+            self.error_samples.extend((data.get("error_samples") or [])[:room])
+        if not keep_window:
+            # The merged run spans from the earliest start to the latest end.
+            self.started = min(self.started, float(data["started"]))
+            if data.get("ended") is not None:
+                self.ended = max(self.ended or 0.0, float(data["ended"]))
+        origin = int(self.started)
+        if origin < self._origin:  # re-key what is here to the earlier origin
+            shift = self._origin - origin
+            self._seconds = {s + shift: b for s, b in self._seconds.items()}
+            self._origin = origin
+        for epoch, (requests, failures, encoded) in (data.get("seconds") or {}).items():
+            second = min(int(epoch) - self._origin, MAX_TIMELINE_SECONDS)
+            bucket = self._seconds.get(second)
+            if bucket is None:
+                bucket = self._seconds[second] = _Second(new_histogram())
+            bucket.hist.add(HdrHistogram.decode(encoded))
+            bucket.requests += int(requests)
+            bucket.failures += int(failures)
+
+
+def _ms(us: float) -> float:
+    return round(us / 1000, 3)
+
+
+def _pname(pct: float) -> str:
+    return "p" + format(pct, "g")
+
+
+def nan_to_none(value: float) -> float | None:
+    return None if math.isnan(value) else value
