@@ -12,6 +12,9 @@ docs/decisions/0005-airflow-dag-shape.md has the reasoning.
   step's task maps over its output (``expand(position=...)``).
 * :class:`GridStepOperator` runs one instance of one step and pushes the
   instance's record (small JSON) as its XCom return value.
+* :class:`GridBurstOperator` runs a burst (every instance of a fan-out and
+  its ``[each]`` chain in this task), or one of its shards, or merges the
+  shards' results; it pushes the members' counts and metrics.
 """
 
 from __future__ import annotations
@@ -32,9 +35,11 @@ from gridflow.engines.airflow.instance import (
     RunContext,
     Verdict,
     count_instances,
+    merge_burst,
+    run_burst_shard,
     run_instance,
 )
-from gridflow.engines.airflow.names import instances_task_id, task_id_for
+from gridflow.engines.airflow.names import instances_task_id, shard_task_id, task_id_for
 from gridflow.engines.airflow.records import ERROR_XCOM_KEY, Cipher, seal, unseal
 from gridflow.errors import GridflowError
 from gridflow.plan import LazyPlan, Plan
@@ -42,7 +47,13 @@ from gridflow.plan.variables import resolve_values
 from gridflow.runtime.masking import Masker
 from gridflow.translators.hcl.varsources import collect_overrides
 
-__all__ = ["BrokenGridOperator", "GridInstancesOperator", "GridStepOperator", "StepFailed"]
+__all__ = [
+    "BrokenGridOperator",
+    "GridBurstOperator",
+    "GridInstancesOperator",
+    "GridStepOperator",
+    "StepFailed",
+]
 
 log = logging.getLogger(__name__)
 
@@ -177,6 +188,56 @@ class GridStepOperator(_GridOperator):
         raise AirflowFailException(message)
 
 
+class GridBurstOperator(_GridOperator):
+    """Runs a burst on this worker (SPEC §1 load-test mode).
+
+    ``shards = 1``: the whole burst, then its result. ``shards = K``: mapped
+    over ``shard`` (0..K-1), each task runs one shard and returns its
+    measurements (HDR histograms, counts) as XCom; the task with
+    ``merge = True`` merges them exactly and judges the thresholds. The
+    task that ends the burst returns, per member step, its counts, metrics
+    and (only where a later step reads them) per-instance records. It fails
+    when a member failed (thresholds, or failed instances without
+    thresholds) unless that step has ``continue_on_error``. Instances are
+    retried inside the burst, so the task itself has no retries.
+    """
+
+    template_fields: Sequence[str] = ("shard",)
+    ui_color = "#fef7e0"
+
+    def __init__(self, *, shards: int = 1, shard: Any = 0, merge: bool = False, **kwargs: Any):
+        super().__init__(**kwargs)
+        self.shards = shards
+        self.shard = shard
+        self.merge = merge
+
+    def execute(self, context: Any) -> dict[str, Any]:
+        ctx, records = self._context(context)
+        assert ctx.masker is not None
+        try:
+            if self.shards > 1 and not self.merge:
+                result = asyncio.run(
+                    run_burst_shard(ctx, self.step_id, int(self.shard), records, logger=log)
+                )
+                return seal(result, ctx.masker, records.cipher)
+            if self.merge:
+                shard_results = records.shard_results(self.step_id)
+            else:
+                shard_results = [asyncio.run(run_burst_shard(ctx, self.step_id, 0, records))]
+            members, verdict, message = merge_burst(ctx, self.step_id, shard_results, records)
+            shown = seal(members, ctx.masker, records.cipher)
+        except GridflowError as exc:
+            raise AirflowFailException(f"{self.step_id}: {exc}") from None
+        message = ctx.masker.redact_text(message)
+        if verdict is Verdict.SUCCESS:
+            return shown
+        if verdict is Verdict.CONTINUE:
+            log.warning("%s failed (continue_on_error, the run goes on): %s", self.step_id, message)
+            return shown
+        context["ti"].xcom_push(key="return_value", value=shown)
+        raise AirflowFailException(message)
+
+
 class BrokenGridOperator(BaseOperator):
     """The one task of a grid that did not load: fails with the grid's errors."""
 
@@ -202,6 +263,11 @@ class _XComRecords:
     def records(self, step_id: str) -> list[dict[str, Any]]:
         # A list of task ids makes Airflow return every map index's value.
         pulled = self._ti.xcom_pull(task_ids=[task_id_for(self._plan, step_id)])
+        return [unseal(r, self.cipher, self._masker) for r in pulled or [] if isinstance(r, dict)]
+
+    def shard_results(self, step_id: str) -> list[dict[str, Any]]:
+        """What the shard tasks of ``step_id``'s burst returned, one per shard."""
+        pulled = self._ti.xcom_pull(task_ids=[shard_task_id(step_id)])
         return [unseal(r, self.cipher, self._masker) for r in pulled or [] if isinstance(r, dict)]
 
     def count(self, step_id: str) -> int:

@@ -37,10 +37,11 @@ _OPS: dict[str, Callable[[float, float], bool]] = {
     "!=": operator.ne,
 }
 _COND = re.compile(
-    r"^\s*(?P<agg>[a-z]+(?:\(\s*[0-9.]+\s*\))?)?\s*(?P<op><=|>=|==|!=|<|>)\s*"
+    r"^\s*(?P<agg>[a-z]+(?:[0-9.]+|\(\s*[0-9.]+\s*\))?)?\s*(?P<op><=|>=|==|!=|<|>)\s*"
     r"(?P<num>[0-9]+(?:\.[0-9]*)?|\.[0-9]+)\s*(?P<unit>us|µs|ms|s|m|%)?\s*$"
 )
-_PERCENTILE = re.compile(r"^p\(\s*([0-9.]+)\s*\)$")
+# p(95) as k6 writes it; p95 accepted too, as most reports spell it.
+_PERCENTILE = re.compile(r"^p(?:\(\s*([0-9.]+)\s*\)|([0-9.]+))$")
 _LATENCY_UNITS_MS = {"us": 1e-3, "µs": 1e-3, "ms": 1.0, "s": 1000.0, "m": 60_000.0}
 
 
@@ -106,7 +107,10 @@ def _latency_aggregate(agg: str | None, text: str) -> str:
         raise ValueError(
             f'"{text}": unknown latency aggregate "{agg}"; use avg, min, med, max or p(N)'
         )
-    pct = float(m.group(1))
+    try:
+        pct = float(m.group(1) or m.group(2))
+    except ValueError:
+        raise ValueError(f'"{text}": "{agg}" is not a percentile such as p(95)') from None
     if not 0 < pct <= 100:
         raise ValueError(f'"{text}": a percentile is between 0 and 100')
     return "p" + format(pct, "g")

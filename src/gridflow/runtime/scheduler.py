@@ -680,6 +680,103 @@ class GridRun:
             return work
         return Outcome(inst.status, inst.output, inst.error, inst.attempts)
 
+    def static_fan_out_size(self, step_id: str) -> int | None:
+        """The number of instances of ``step_id`` from variables and locals
+        alone, or None when its fan-out reads upstream outputs (or fails)."""
+        step = self.plan.steps[step_id]
+        load = step.load
+        arrivals = None
+        if load.rate_per_s is not None and load.duration_s is not None:
+            arrivals = max(1, math.ceil(load.rate_per_s * load.duration_s))
+        if step.fan_out is None:
+            return arrivals
+        if step.fan_out.dynamic:
+            return None
+        expr = step.fan_out.expr
+        try:
+            value = evaluate(expr.node, self._scope(expr.loc.file))
+            pairs, _ = _fan_out_pairs(step.fan_out.kind, value, expr.loc.pos())
+        except GridflowError:
+            return None
+        return len(pairs) if arrivals is None else min(len(pairs), arrivals)
+
+    # ------------------------------------------------- bursts in separate tasks
+    def burst_work(self, step_id: str, shard: int) -> Work:
+        """The work of one shard of the burst headed by ``step_id`` (its
+        upstream steps restored first). Raises GridflowError when the fan-out
+        cannot be evaluated or the step does not run as a burst."""
+        sr = self._steps[step_id]
+        if not sr.expanded:
+            self._expand(sr)
+        if self.failure is not None and sr.burst is None:
+            raise GridflowError(self.failure.message)
+        state = sr.burst
+        if state is None:
+            raise GridflowError(f"{step_id} does not run as a burst")
+        members = tuple(self._steps[m].step for m in state.members)
+        part = BurstPart(
+            members=members,
+            pairs=state.pairs,
+            shard=shard,
+            shards=state.shards,
+            keep=self._kept_outputs(state.members),
+            evaluator=InstanceEvaluator(self, members),
+        )
+        sr.running += 1
+        self._running += 1
+        state.started += 1
+        return Work(self.run_id, sr.step, shard, None, {}, dict(sr.step.uses), part)
+
+    def finish_burst(self, step_id: str, shard_outcomes: Sequence[Outcome]) -> None:
+        """Merge the outcomes of every shard of ``step_id``'s burst (one per
+        shard, in any order; a shard that never ran is an Outcome without a
+        dict output) and settle its members."""
+        sr = self._steps[step_id]
+        state = sr.burst
+        if state is None:
+            raise GridflowError(f"{step_id} does not run as a burst")
+        for outcome in shard_outcomes:
+            if len(state.results) >= state.shards:
+                break
+            work = self.burst_work(step_id, state.started % state.shards)
+            self.complete(work, outcome)
+
+    def burst_records(self, step_id: str) -> dict[str, dict[str, Any]]:
+        """Per member of the burst headed by ``step_id``: its result summary and,
+        when kept, its instance records (what downstream tasks restore)."""
+        state = self._steps[step_id].burst
+        if state is None:
+            raise GridflowError(f"{step_id} does not run as a burst")
+        out: dict[str, dict[str, Any]] = {}
+        for mid in state.members:
+            member = self._steps[mid]
+            out[mid] = {
+                "burst": True,
+                "summary": member.summary,
+                "instances": [i.to_record() for i in member.instances] or None,
+            }
+        return out
+
+    def restore_burst(self, step_id: str, record: Mapping[str, Any]) -> None:
+        """Set a burst member from what :meth:`burst_records` gave for it."""
+        sr = self._steps[step_id]
+        sr.expanded = True
+        sr.pending_burst = False
+        sr.summary = dict(record.get("summary") or {})
+        instances = record.get("instances")
+        source = self.plan.steps[self.plan.chain_root(step_id) or step_id]
+        sr.keyed = source.fan_out is not None and source.fan_out.kind == "for_each"
+        sr.instances = [Instance.from_record(step_id, dict(r)) for r in instances or []]
+        succeeded = [i for i in sr.instances if i.status is Status.SUCCESS]
+        sr.first_ok = (
+            min(succeeded, key=lambda i: (i.ended or 0.0, i.position)).position
+            if succeeded
+            else None
+        )
+        failed = sr.summary.get("status") == Status.FAILED.value
+        if failed and not sr.step.continue_on_error:
+            self._fail_run(ErrorInfo("failed", f"{step_id}: the burst failed"))
+
     def records(self, step_id: str) -> list[dict[str, Any]]:
         return [i.to_record() for i in self._steps[step_id].instances]
 

@@ -12,7 +12,8 @@ from typing import Any
 
 from airflow.sdk import DAG, Param, task_group
 
-from gridflow.operators.grid import GridInstancesOperator, GridStepOperator
+from gridflow.burst.modes import resolve_burst_modes
+from gridflow.operators.grid import GridBurstOperator, GridInstancesOperator, GridStepOperator
 from gridflow.plan import Plan
 
 from .shape import DagShape, GroupShape, TaskShape, dag_shape, operator_settings
@@ -28,6 +29,7 @@ def build_dag(
     dag_kwargs: Mapping[str, Any] | None = None,
 ) -> DAG:
     """The DAG for ``plan``: not scheduled, triggered by hand or through the API."""
+    plan = resolve_burst_modes(plan)  # the DAG's shape fixes which fan-outs are bursts
     shape = dag_shape(plan, dag_id=dag_id)
     dag = DAG(
         dag_id=shape.dag_id,
@@ -72,6 +74,14 @@ def _add_task(
     kwargs = {**operator_kwargs(shaped), "plan": plan, "base_dir": base_dir}
     if shaped.kind == "instances":
         return GridInstancesOperator(**kwargs)
+    if shaped.kind == "burst":
+        return GridBurstOperator(shards=1, **kwargs)
+    if shaped.kind == "burst_merge":
+        return GridBurstOperator(shards=shaped.shards, merge=True, **kwargs)
+    if shaped.kind == "burst_shard":
+        return GridBurstOperator.partial(shards=shaped.shards, **kwargs).expand(
+            shard=list(range(shaped.shards))
+        )
     if shaped.expand_over is not None:
         counter = tasks[shaped.expand_over]
         return GridStepOperator.partial(**kwargs).expand(position=counter.output)

@@ -33,9 +33,9 @@ from gridflow.runtime.execute import (
 )
 from gridflow.runtime.masking import Masker
 from gridflow.runtime.scheduler import GridRun, Work
-from gridflow.runtime.state import Outcome, Status
+from gridflow.runtime.state import ErrorInfo, Outcome, Status
 
-from .names import count_source
+from .names import burst_head, count_source
 
 
 class RecordSource(Protocol):
@@ -76,8 +76,10 @@ class RunContext:
     masker: Masker | None = None
 
 
-def rebuild(ctx: RunContext, step_id: str, source: RecordSource) -> GridRun:
-    """A GridRun holding the restored instances ``step_id`` reads."""
+def rebuild(
+    ctx: RunContext, step_id: str, source: RecordSource, needs: list[str] | None = None
+) -> GridRun:
+    """A GridRun holding the restored instances ``step_id`` reads (or ``needs``)."""
     # Every Airflow try evaluates the arguments again, in a new process:
     # uuid() must give the value it gave the first try.
     run = GridRun(
@@ -88,7 +90,13 @@ def rebuild(ctx: RunContext, step_id: str, source: RecordSource) -> GridRun:
         masker=ctx.masker,
         uuid_seed=ctx.run_id,
     )
-    for up in run.needs(step_id):
+    for up in run.needs(step_id) if needs is None else needs:
+        if burst_head(ctx.plan, up) is not None:
+            pulled = source.records(up)
+            record = pulled[0].get(up) if pulled else None
+            if record is not None:
+                run.restore_burst(up, record)
+            continue
         counter = count_source(ctx.plan, up)
         count = source.count(counter) if counter is not None else 1
         run.restore(up, source.records(up), count=count)
@@ -168,4 +176,91 @@ async def _attempt(
 def _failed(exc: BaseException, attempt: int, started: float) -> Outcome:
     return Outcome(
         Status.FAILED, error=error_info(exc), attempts=attempt, started=started, ended=time.time()
+    )
+
+
+# ------------------------------------------------------------------- bursts
+
+
+def burst_members(plan: Plan, head: str) -> list[str]:
+    return [s for s in plan.steps if burst_head(plan, s) == head]
+
+
+def _burst_needs(plan: Plan, head: str) -> list[str]:
+    members = burst_members(plan, head)
+    inside = set(members)
+    needs: dict[str, None] = {}
+    for sid in members:
+        for up in plan.steps[sid].upstream_ids:
+            if up not in inside:
+                needs.setdefault(up, None)
+    return list(needs)
+
+
+async def run_burst_shard(
+    ctx: RunContext,
+    head: str,
+    shard: int,
+    source: RecordSource,
+    *,
+    logger: logging.Logger | None = None,
+) -> dict[str, Any]:
+    """Run one shard of the burst headed by ``head``: its outcome as JSON
+    (``status``, ``error``, ``attempts``, ``output`` = the shard result)."""
+    from gridflow.burst.run import run_burst  # loads HDR histograms only here
+
+    run = rebuild(ctx, head, source, _burst_needs(ctx.plan, head))
+    if run.failure is not None:
+        return _outcome_json(Outcome(Status.FAILED, error=run.failure, attempts=0))
+    work = run.burst_work(head, shard)
+    pool = ResourcePool(run.resource_arguments, run.masker)
+    try:
+        outcome = await run_burst(work, pool, masker=run.masker, logger=logger)
+    finally:
+        await pool.close()
+    return _outcome_json(outcome)
+
+
+def merge_burst(
+    ctx: RunContext, head: str, shard_results: list[dict[str, Any]], source: RecordSource
+) -> tuple[dict[str, Any], Verdict, str]:
+    """Merge every shard's result: the members' records (for XCom), and how
+    the task ends (thresholds judged on the merged numbers)."""
+    run = rebuild(ctx, head, source, _burst_needs(ctx.plan, head))
+    if run.failure is not None:
+        return {}, Verdict.FAIL, run.failure.message
+    outcomes = [_outcome_from_json(r) for r in shard_results]
+    shards = max(1, ctx.plan.steps[head].load.shards)
+    missing = Outcome(Status.CANCELLED, error=ErrorInfo("cancelled", "this shard did not run"))
+    outcomes += [missing] * (shards - len(outcomes))
+    run.finish_burst(head, outcomes)
+    records = run.burst_records(head)
+    failed = [
+        (mid, rec)
+        for mid, rec in records.items()
+        if (rec.get("summary") or {}).get("status") == Status.FAILED.value
+    ]
+    if not failed:
+        return records, Verdict.SUCCESS, ""
+    message = run.failure.message if run.failure is not None else f"{failed[0][0]} failed"
+    fatal = any(not ctx.plan.steps[mid].continue_on_error for mid, _ in failed)
+    return records, Verdict.FAIL if fatal else Verdict.CONTINUE, message
+
+
+def _outcome_json(outcome: Outcome) -> dict[str, Any]:
+    return {
+        "status": outcome.status.value,
+        "error": outcome.error.as_dict() if outcome.error else None,
+        "attempts": outcome.attempts,
+        "output": outcome.output,
+    }
+
+
+def _outcome_from_json(data: Mapping[str, Any]) -> Outcome:
+    error = data.get("error")
+    return Outcome(
+        Status(data["status"]),
+        output=data.get("output"),
+        error=ErrorInfo(error["kind"], error["message"]) if error else None,
+        attempts=int(data.get("attempts") or 0),
     )

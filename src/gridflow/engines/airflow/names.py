@@ -10,6 +10,10 @@ so the three can never disagree.
   instances; two dots, so it can never collide with a step id.
 * An ``[each]`` chain is a mapped task group named after the chain's root
   step; group ids may not contain dots, hence ``<runner>__<name>``.
+* A burst (a fan-out with its ``[each]`` chain run in one task) is one task
+  named after its head step; with ``shards = K`` the shards are a mapped task
+  ``<runner>.<name>.shard`` and the head's task merges them. Every member of
+  the burst reads and writes through the head's task.
 """
 
 from __future__ import annotations
@@ -24,6 +28,26 @@ MAX_ID_LEN = 250
 _KEY_OK = re.compile(r"[A-Za-z0-9_.-]+")  # used with fullmatch: "$" would allow a final "\n"
 _NOT_KEY = re.compile(r"[^A-Za-z0-9_.-]+")
 INSTANCES_SUFFIX = ".instances"
+SHARD_SUFFIX = ".shard"
+
+
+def burst_head(plan: Plan, step_id: str) -> str | None:
+    """The step heading the burst ``step_id`` runs in (maybe itself), or None.
+
+    Meaningful on a Plan whose modes were resolved for a fixed graph
+    (:func:`gridflow.burst.modes.resolve_burst_modes`): there every fan-out
+    says ``mode = "burst"`` or ``"tasks"``.
+    """
+    head = plan.chain_root(step_id) or step_id
+    step = plan.steps[head]
+    if step.load.mode == "burst" and step.each_of is None:
+        return head
+    return None
+
+
+def shard_task_id(step_id: str) -> str:
+    """The mapped task running the shards of ``step_id``'s burst."""
+    return step_id + SHARD_SUFFIX
 
 
 def dag_id_for(name: str) -> str:
@@ -46,7 +70,7 @@ def group_roots(plan: Plan) -> set[str]:
     roots: set[str] = set()
     for step in plan.steps.values():
         root = plan.chain_root(step.id)
-        if root is not None:
+        if root is not None and burst_head(plan, root) is None:
             roots.add(root)
     return roots
 
@@ -59,7 +83,7 @@ def group_root(plan: Plan, step: Step, roots: set[str]) -> str | None:
     """The chain root whose mapped task group holds ``step`` (maybe itself), or None."""
     root = plan.chain_root(step.id)
     if root is not None:
-        return root
+        return root if root in roots else None
     return step.id if step.id in roots else None
 
 
@@ -71,6 +95,9 @@ def group_of(plan: Plan, step: Step, roots: set[str] | None = None) -> str | Non
 
 def task_id_for(plan: Plan, step_id: str, roots: set[str] | None = None) -> str:
     """The full task id (group prefix included) of ``step_id``'s task."""
+    head = burst_head(plan, step_id)
+    if head is not None:
+        return head
     group = group_of(plan, plan.steps[step_id], roots)
     return f"{group}.{step_id}" if group else step_id
 
@@ -81,7 +108,10 @@ def instances_task_id(step_id: str) -> str:
 
 
 def count_source(plan: Plan, step_id: str) -> str | None:
-    """The step whose ``.instances`` task counts ``step_id``'s instances, if fanned."""
+    """The step whose ``.instances`` task counts ``step_id``'s instances, if fanned
+    (a burst has no such task: its head's task reports its instances)."""
+    if burst_head(plan, step_id) is not None:
+        return None
     root = plan.chain_root(step_id)
     if root is not None:
         return root
@@ -101,7 +131,11 @@ def check_ids(plan: Plan) -> None:
             )
         groups[gid] = root
     for step in plan.steps.values():
-        for tid in (task_id_for(plan, step.id, roots), instances_task_id(step.id)):
+        for tid in (
+            task_id_for(plan, step.id, roots),
+            instances_task_id(step.id),
+            shard_task_id(step.id),
+        ):
             if not _KEY_OK.fullmatch(tid):
                 raise UsageError(
                     f"{step.loc}: step {step.id!r} cannot be an Airflow task id "

@@ -28,7 +28,7 @@ from gridflow.runtime.masking import Masker
 from gridflow.runtime.scheduler import GridRun
 from gridflow.runtime.state import ErrorInfo, Instance
 
-from .names import count_source, dag_id_for, instances_task_id, task_id_for
+from .names import burst_head, count_source, dag_id_for, instances_task_id, task_id_for
 from .records import ERROR_XCOM_KEY, unseal
 from .shape import public_plan as _without_sensitive_defaults
 
@@ -104,6 +104,9 @@ def run_grid(
 ) -> GridRun:
     """Run ``plan`` with ``dag.test()``; same signature and result as the other engines."""
     del max_parallel  # DAG test mode runs one task at a time
+    from gridflow.burst.modes import resolve_burst_modes
+
+    plan = resolve_burst_modes(plan)  # as the DAG will: its task ids depend on it
     dags = configure_airflow_environment(engine_home())
     dag_id = dag_id_for(plan.name)
     public_plan, secret_env = _split_secrets(plan, values)
@@ -119,6 +122,11 @@ def run_grid(
         records, counts, errors = _collected(plan, dag_id, dag_run.run_id, masker)
     run = GridRun(plan, values, run_id=run_id or dag_run.run_id, base_dir=base_dir, masker=masker)
     for step_id in plan.steps:
+        if burst_head(plan, step_id) is not None:
+            found = records.get(step_id) or []
+            if found and step_id in found[0]:
+                run.restore_burst(step_id, found[0][step_id])
+            continue
         counter = count_source(plan, step_id)
         if counter is not None and counter not in counts:
             continue  # never expanded: the run stopped before

@@ -18,6 +18,10 @@ Mapping (docs/decisions/0005-airflow-dag-shape.md):
   timeout → execution_timeout (plus the step's delays and a grace period, so
   gridflow's own timeout fires first and records the error);
   concurrency.limit → max_active_tis_per_dagrun;
+* a burst (docs/decisions/0006-bursts.md) → one task named after its head
+  step running every instance of the fan-out and its ``[each]`` chain; with
+  ``shards = K``, a task ``<step>.shard`` mapped over K shards and the head's
+  task merging their results; instances retry inside, so these tasks do not;
 * variables → params.
 """
 
@@ -30,12 +34,14 @@ from typing import Any, Literal
 from gridflow.plan import Plan, Step, TypeSpec, Variable
 
 from .names import (
+    burst_head,
     check_ids,
     dag_id_for,
     group_id_for,
     group_root,
     group_roots,
     instances_task_id,
+    shard_task_id,
     task_id_for,
 )
 
@@ -56,7 +62,9 @@ class TaskShape:
 
     task_id: str  # as written inside its group (Airflow adds the group prefix)
     step_id: str
-    kind: Literal["step", "instances"]
+    # burst: a whole burst in one task; burst_shard: its shards (mapped over
+    # range(shards)); burst_merge: merges the shards' results
+    kind: Literal["step", "instances", "burst", "burst_shard", "burst_merge"]
     group: str | None = None  # the mapped task group it is declared in
     expand_over: str | None = None  # instances task whose output this task maps over
     upstream: tuple[str, ...] = ()  # full task ids declared as upstream
@@ -66,6 +74,7 @@ class TaskShape:
     max_retry_delay_s: float | None = None
     execution_timeout_s: float | None = None
     max_active_per_run: int | None = None
+    shards: int = 1
     doc: str = ""
 
 
@@ -122,7 +131,11 @@ def dag_shape(plan: Plan, *, dag_id: str | None = None) -> DagShape:
     for step in plan.steps.values():  # topological order
         if step.id in placed:
             continue
-        if step.id in roots:
+        if burst_head(plan, step.id) == step.id:
+            burst_members = [s.id for s in plan.steps.values() if burst_head(plan, s.id) == step.id]
+            items.extend(_burst(plan, step, burst_members, roots))
+            placed.update(burst_members)
+        elif step.id in roots:
             items.extend(_group(plan, step, members[step.id], roots))
             placed.update(members[step.id])
         else:
@@ -139,12 +152,50 @@ def dag_shape(plan: Plan, *, dag_id: str | None = None) -> DagShape:
 def _outside_upstream(plan: Plan, step: Step, roots: set[str]) -> list[str]:
     """Full task ids of ``step``'s upstream steps outside its own group."""
     own = group_root(plan, step, roots)
-    out: list[str] = []
+    out: dict[str, None] = {}
     for up in step.upstream_ids:
         if own is not None and group_root(plan, plan.steps[up], roots) == own:
             continue
-        out.append(task_id_for(plan, up, roots))
-    return out
+        out.setdefault(task_id_for(plan, up, roots), None)  # burst members share a task
+    return list(out)
+
+
+def _burst(plan: Plan, head: Step, member_ids: list[str], roots: set[str]) -> list[TaskShape]:
+    inner = set(member_ids)
+    upstream: dict[str, None] = {}
+    for sid in member_ids:
+        for up in plan.steps[sid].upstream_ids:
+            if up not in inner:
+                upstream.setdefault(task_id_for(plan, up, roots), None)
+    shards = max(1, head.load.shards)
+    what = f"{head.id} and its [each] chain" if len(member_ids) > 1 else head.id
+    if shards == 1:
+        return [
+            TaskShape(
+                task_id=head.id,
+                step_id=head.id,
+                kind="burst",
+                upstream=tuple(upstream),
+                doc=f"Runs every instance of {what} as one burst ({head.loc}).",
+            )
+        ]
+    shard = TaskShape(
+        task_id=shard_task_id(head.id),
+        step_id=head.id,
+        kind="burst_shard",
+        upstream=tuple(upstream),
+        shards=shards,
+        doc=f"One of {shards} shards of the burst of {what} ({head.loc}).",
+    )
+    merge = TaskShape(
+        task_id=head.id,
+        step_id=head.id,
+        kind="burst_merge",
+        upstream=(shard.task_id,),
+        shards=shards,
+        doc=f"Merges the {shards} shards of the burst of {what}: metrics, thresholds.",
+    )
+    return [shard, merge]
 
 
 def _single(plan: Plan, step: Step, roots: set[str]) -> list[TaskShape]:

@@ -152,7 +152,7 @@ class GraphRules(NameRules):
             parent_of[sid] = parent
             if parent is None:
                 root_of[sid], depth[sid] = sid, 0
-                if step.fan_out is None:
+                if step.fan_out is None and step.load.rate_per_s is None:
                     self._check_unfanned_names(step)
                 out[sid] = step
                 continue
@@ -220,6 +220,8 @@ class GraphRules(NameRules):
 
     def _check_clone_names(self, step: Step, root: Step) -> None:
         kind = root.fan_out.kind if root.fan_out else None
+        if kind is None and root.load.rate_per_s is not None:
+            kind = "count"  # arrivals at a rate are numbered by count.index
         for expr in self._clone_exprs(step):
             for n, bound in walk_bound(expr.node):
                 if isinstance(n, ast.Var) and n.name not in bound:
