@@ -29,11 +29,13 @@ client emits               server does
 ``pair`` anything          emits ``pair_reply`` with two arguments, 1 and 2
 ``headers`` anything       emits ``headers_reply`` with the handshake headers
                            (lower-case names) the server received
+``note`` data              nothing; appends data to the client's ``notes``
 =========================  ===================================================
 
 A client that sends the header ``X-Client-Id`` is recorded under that id
-(:meth:`LocalSocketIOServer.session`): its namespace, auth payload, headers and
-whether it has disconnected, so a test can check the client let go.
+(:meth:`LocalSocketIOServer.session`): its namespace, auth payload, headers,
+the ``note`` events it sent and whether it has disconnected, so a test can
+check what arrived and that the client let go.
 """
 
 from __future__ import annotations
@@ -63,6 +65,7 @@ class ClientSession:
     namespace: str
     auth: Any
     headers: dict[str, str]  # lower-case names
+    notes: list[Any] = dataclasses.field(default_factory=list)
     disconnected: bool = False
     disconnect_reason: str = ""
 
@@ -244,6 +247,12 @@ class LocalSocketIOServer:
         async def pair(sid: str, data: Any = None) -> None:
             await sio.emit("pair_reply", (1, 2), to=sid, namespace=namespace)
 
+        async def note(sid: str, data: Any = None) -> None:
+            with self._lock:
+                record = self._sessions.get(key(sid))
+                if record is not None:
+                    record.notes.append(data)
+
         async def headers(sid: str, data: Any = None) -> None:
             session = await sio.get_session(sid, namespace=namespace)
             await sio.emit("headers_reply", session["headers"], to=sid, namespace=namespace)
@@ -258,6 +267,7 @@ class LocalSocketIOServer:
             "burst": burst,
             "pair": pair,
             "headers": headers,
+            "note": note,
         }
         for event, handler in handlers.items():
             sio.on(event, handler, namespace=namespace)

@@ -152,10 +152,15 @@ def engine_io_target(url: str) -> tuple[str, str]:
     except ValueError as exc:
         raise ValueError(f'"{url}" is not a valid URL: {exc}') from exc
     scheme = parts.scheme.lower()
-    if scheme not in SCHEMES:
-        got = f'scheme "{parts.scheme}"' if parts.scheme else "no scheme"
+    if "://" not in url:  # "localhost:5000" parses as scheme "localhost"
         raise ValueError(
-            f'"{url}" has {got}; a Socket.IO URL starts with http://, https://, ws:// or wss://'
+            f'"{url}" has no scheme; a Socket.IO URL starts with http://, https://, ws:// or '
+            f'wss://, e.g. "http://{url.strip()}"'
+        )
+    if scheme not in SCHEMES:
+        raise ValueError(
+            f'"{url}" has scheme "{parts.scheme}"; a Socket.IO URL starts with http://, '
+            f"https://, ws:// or wss://"
         )
     if not parts.hostname:
         raise ValueError(f'"{url}" has no host; write e.g. "{scheme}://127.0.0.1:5000"')
@@ -308,12 +313,16 @@ async def exchange(
     except (socketio.exceptions.SocketIOError, _Closed, _Late) as exc:
         raise _converted(exc, settings, current, refusal) from exc
     finally:
-        await _close(client)
+        await _close(client, ns)
 
 
-async def _close(client: Any) -> None:
+async def _close(client: Any, namespace: str) -> None:
     # Runs in ``finally``, also while a CancelledError propagates: it must
     # neither hang nor raise over the real outcome.
+    try:
+        await asyncio.wait_for(_say_goodbye(client, namespace), CLOSE_TIMEOUT_S)
+    except Exception:
+        log.debug("Socket.IO goodbye was not written", exc_info=True)
     try:
         await asyncio.wait_for(client.disconnect(), CLOSE_TIMEOUT_S)
     except Exception:
@@ -322,6 +331,24 @@ async def _close(client: Any) -> None:
             await client.eio.disconnect(abort=True)
         except Exception:
             log.debug("aborting the Engine.IO connection failed", exc_info=True)
+
+
+async def _say_goodbye(client: Any, namespace: str) -> None:
+    """Leave the namespace and wait until every queued packet is written.
+
+    python-socketio's ``disconnect()`` queues its goodbye and closes the
+    WebSocket without waiting for the send queue, so the server would see a
+    dropped transport instead of a client leaving, and an ``emit`` just
+    before could be lost. Engine.IO marks each written packet done on its
+    queue; joining the queue waits for exactly that.
+    """
+    eio = client.eio
+    if eio.state != "connected" or eio.write_loop_task is None:
+        return
+    if namespace in client.namespaces:
+        goodbye = client.packet_class(socketio.packet.DISCONNECT, namespace=namespace)
+        await eio.send(goodbye.encode())
+    await eio.queue.join()
 
 
 def _converted(
