@@ -30,12 +30,16 @@ client emits               server does
 ``headers`` anything       emits ``headers_reply`` with the handshake headers
                            (lower-case names) the server received
 ``note`` data              nothing; appends data to the client's ``notes``
+``binary`` anything        emits ``binary_reply`` with the bytes ``b"\\x00\\x01abc"``
 =========================  ===================================================
 
 A client that sends the header ``X-Client-Id`` is recorded under that id
 (:meth:`LocalSocketIOServer.session`): its namespace, auth payload, headers,
 the ``note`` events it sent and whether it has disconnected, so a test can
 check what arrived and that the client let go.
+
+``LocalSocketIOServer(tls=True)`` serves HTTPS/WSS with a fresh self-signed
+certificate, for tests of certificate verification.
 """
 
 from __future__ import annotations
@@ -43,13 +47,18 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import ssl
+import tempfile
 import threading
 import time
+from pathlib import Path
 from types import TracebackType
 from typing import Any
 
 import socketio
 from aiohttp import web
+
+from tests.support.tls import self_signed_context
 
 SECRET_TOKEN = "s3cret-t0ken-for-tests"
 NAMESPACES = ("/", "/chat", "/secure")
@@ -73,9 +82,11 @@ class ClientSession:
 class LocalSocketIOServer:
     """The test server; see the module docstring for what it does."""
 
-    def __init__(self, *, host: str = "127.0.0.1", port: int = 0) -> None:
+    def __init__(self, *, host: str = "127.0.0.1", port: int = 0, tls: bool = False) -> None:
         self.host = host
         self.port = port
+        self.tls = tls
+        self._certdir: tempfile.TemporaryDirectory[str] | None = None
         self._lock = threading.Lock()
         self._sessions: dict[str, ClientSession] = {}  # "<namespace> <sid>" -> session
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -90,11 +101,15 @@ class LocalSocketIOServer:
         """Base URL, e.g. ``http://127.0.0.1:41234`` (no trailing slash)."""
         if self._thread is None:
             raise RuntimeError("LocalSocketIOServer is not started")
-        return f"http://{self.host}:{self.port}"
+        return f"{'https' if self.tls else 'http'}://{self.host}:{self.port}"
 
     def start(self) -> LocalSocketIOServer:
         if self._thread is not None:
             return self
+        ssl_context: ssl.SSLContext | None = None
+        if self.tls:
+            self._certdir = tempfile.TemporaryDirectory(prefix="gridflow-test-tls-")
+            ssl_context, _ = self_signed_context(self.host, Path(self._certdir.name))
         ready = threading.Event()
         failure: list[BaseException] = []
         loop = asyncio.new_event_loop()
@@ -102,7 +117,7 @@ class LocalSocketIOServer:
         def serve() -> None:
             asyncio.set_event_loop(loop)
             try:
-                loop.run_until_complete(self._start_site())
+                loop.run_until_complete(self._start_site(ssl_context))
             except BaseException as exc:  # reported to start()'s caller below
                 failure.append(exc)
                 ready.set()
@@ -133,6 +148,9 @@ class LocalSocketIOServer:
         thread.join(timeout=30)
         self._thread = None
         self._loop = None
+        if self._certdir is not None:
+            self._certdir.cleanup()
+            self._certdir = None
 
     def __enter__(self) -> LocalSocketIOServer:
         return self.start()
@@ -145,7 +163,7 @@ class LocalSocketIOServer:
     ) -> None:
         self.stop()
 
-    async def _start_site(self) -> None:
+    async def _start_site(self, ssl_context: ssl.SSLContext | None) -> None:
         sio = socketio.AsyncServer(async_mode="aiohttp", cors_allowed_origins="*")
         for namespace in NAMESPACES:
             self._register(sio, namespace)
@@ -153,7 +171,7 @@ class LocalSocketIOServer:
         sio.attach(app)
         runner = web.AppRunner(app, shutdown_timeout=1.0, access_log=None)
         await runner.setup()
-        site = web.TCPSite(runner, self.host, self.port)
+        site = web.TCPSite(runner, self.host, self.port, ssl_context=ssl_context)
         await site.start()
         self.port = int(runner.addresses[0][1])
         self._runner = runner
@@ -253,6 +271,9 @@ class LocalSocketIOServer:
                 if record is not None:
                     record.notes.append(data)
 
+        async def binary(sid: str, data: Any = None) -> None:
+            await sio.emit("binary_reply", b"\x00\x01abc", to=sid, namespace=namespace)
+
         async def headers(sid: str, data: Any = None) -> None:
             session = await sio.get_session(sid, namespace=namespace)
             await sio.emit("headers_reply", session["headers"], to=sid, namespace=namespace)
@@ -268,6 +289,7 @@ class LocalSocketIOServer:
             "pair": pair,
             "headers": headers,
             "note": note,
+            "binary": binary,
         }
         for event, handler in handlers.items():
             sio.on(event, handler, namespace=namespace)

@@ -22,7 +22,7 @@ from pydantic import ValidationError
 from gridflow.errors import ExpectedError, RetryableError
 from gridflow.hooks.arguments import socketio_arguments
 from gridflow.runners import registry
-from gridflow.runners._socketio_exchange import Emit, Expect, Settings, exchange
+from gridflow.runners._socketio_exchange import Action, Emit, Expect, Settings, exchange
 from gridflow.runners.base import RunContext
 from gridflow.runners.socketio import SocketIOInputs, SocketIORunner
 from gridflow.runtime.execute import mask_inputs
@@ -80,6 +80,10 @@ SUCCESSES: dict[str, tuple[Callable[[str], dict[str, Any]], dict[str, Any]]] = {
     "two-arguments": (
         lambda url: {"url": url, "emit_event": "pair", "on_event": "pair_reply"},
         {"response_data": [1, 2], "events": 1},
+    ),
+    "binary-as-base64": (
+        lambda url: {"url": url, "emit_event": "binary", "on_event": "binary_reply"},
+        {"response_data": "AAFhYmM=", "events": 1},
     ),
     "namespace": (
         lambda url: {"url": url, "namespace": "/chat", "emit_event": "echo", "emit_data": 5,
@@ -151,6 +155,26 @@ def test_headers_and_auth_reach_the_server(socketio_server: Server) -> None:
     seen = socketio_server.session(cid, "/secure")
     assert seen is not None
     assert seen.auth == {"token": SECRET_TOKEN, "user": "ada"}
+
+
+@pytest.fixture(scope="module")
+def tls_server() -> Iterator[LocalSocketIOServer]:
+    with LocalSocketIOServer(tls=True) as server:
+        yield server
+
+
+@pytest.mark.parametrize("scheme", ["https", "wss"])
+def test_self_signed_certificate(tls_server: Server, scheme: str) -> None:
+    url = tls_server.url.replace("https", scheme)
+    exc = failure(url=url, emit_event="echo", on_event="echo_reply", timeout="5s")
+    assert exc.details["kind"] == "connect"
+    assert "certificate verify failed" in exc.message
+    assert exc.message.endswith(
+        "; for a test server with a self-signed certificate set insecure_skip_verify = true"
+    )
+    out = run(url=url, insecure_skip_verify=True, emit_event="echo", emit_data=1,
+              on_event="echo_reply", timeout="5s")  # fmt: skip
+    assert out["response_data"] == {"namespace": "/", "data": 1}
 
 
 # -- the sequence form ---------------------------------------------------------
@@ -404,7 +428,7 @@ def test_cancellation_during_the_handshake() -> None:
 
 @pytest.mark.parametrize("plan", ["success", "server-drops", "timeout"])
 def test_no_background_tasks_left_behind(socketio_server: Server, plan: str) -> None:
-    plans = {
+    plans: dict[str, list[Action]] = {
         "success": [Emit("echo", 1), Expect("echo_reply")],
         "server-drops": [Emit("drop_me"), Expect("never")],
         "timeout": [Expect("never", timeout_s=0.1)],
