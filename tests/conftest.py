@@ -12,6 +12,7 @@ from collections.abc import Iterator
 import pytest
 
 from tests.support.http_server import LocalHTTPServer
+from tests.support.socketio_server import LocalSocketIOServer
 
 
 @pytest.fixture(scope="session")
@@ -23,4 +24,16 @@ def http_server() -> Iterator[LocalHTTPServer]:
     test: use unique paths or keys instead of clearing its log.
     """
     with LocalHTTPServer() as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def socketio_server() -> Iterator[LocalSocketIOServer]:
+    """A real python-socketio server on 127.0.0.1 (random port) for the session.
+
+    ``socketio_server.url`` is its base URL; namespaces and events are listed
+    in :mod:`tests.support.socketio_server`. Send a unique ``X-Client-Id``
+    header to find your client's session on the server.
+    """
+    with LocalSocketIOServer() as server:
         yield server

@@ -65,7 +65,6 @@ import json
 import socket
 import ssl
 import struct
-import subprocess
 import tempfile
 import threading
 import time
@@ -76,6 +75,8 @@ from types import TracebackType
 from typing import Any
 
 from aiohttp import web
+
+from tests.support.tls import self_signed_context
 
 MAX_DELAY_MS = 60_000
 
@@ -209,33 +210,8 @@ class LocalHTTPServer:
 
     def _make_ssl_context(self) -> ssl.SSLContext:
         self._certdir = tempfile.TemporaryDirectory(prefix="gridflow-test-tls-")
-        cert = Path(self._certdir.name) / "cert.pem"
-        key = Path(self._certdir.name) / "key.pem"
-        subprocess.run(
-            [
-                "openssl",
-                "req",
-                "-x509",
-                "-newkey",
-                "rsa:2048",
-                "-nodes",
-                "-keyout",
-                str(key),
-                "-out",
-                str(cert),
-                "-days",
-                "2",
-                "-subj",
-                f"/CN={self.host}",
-                "-addext",
-                f"subjectAltName=IP:{self.host}",
-            ],
-            check=True,
-            capture_output=True,
-        )
+        ctx, cert = self_signed_context(self.host, Path(self._certdir.name))
         self.cert_file = str(cert)
-        ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-        ctx.load_cert_chain(cert, key)
         return ctx
 
     # -- what tests read ----------------------------------------------------

@@ -41,14 +41,13 @@ from pydantic import Field, model_validator
 
 from gridflow.errors import ExpectedError, RetryableError, RunnerError
 from gridflow.runners._http import Auth, StatusSpec, lower_headers
-from gridflow.runners._masking import looks_secret
+from gridflow.runners._masking import credential_header_values
 from gridflow.runners._types import PositiveDuration, Text, json_field_allowed
 from gridflow.runners.base import RunContext, Runner, RunnerInputs, RunnerOutputs
 from gridflow.runners.http_client import DEFAULT_TIMEOUT_S, HttpClientArguments, HttpClientResource
 
 MAX_BODY_BYTES = 10 * 1024 * 1024
 _TOKEN = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")  # RFC 9110 method token
-_CREDENTIAL_HEADERS = frozenset({"authorization", "proxy-authorization", "cookie"})
 
 QueryValue = Text | list[Text]
 
@@ -109,14 +108,7 @@ class HttpRequestRunner(Runner[HttpRequestInputs, HttpRequestOutputs]):
     @staticmethod
     def secret_input_values(arguments: Mapping[str, Any]) -> list[str]:
         """Header values in ``arguments`` that carry credentials."""
-        headers = arguments.get("headers")
-        if not isinstance(headers, Mapping):
-            return []
-        return [
-            str(v)
-            for k, v in headers.items()
-            if str(k).lower() in _CREDENTIAL_HEADERS or looks_secret(str(k))
-        ]
+        return credential_header_values(arguments.get("headers"))
 
     @staticmethod
     def burst_resources(constant: Mapping[str, Any], pool_size: int) -> dict[str, Any]:

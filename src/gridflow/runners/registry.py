@@ -26,6 +26,7 @@ _BUILTIN_RUNNERS: dict[str, str] = {
     "print": "gridflow.runners.print_:PrintRunner",
     "env_vars": "gridflow.runners.env_vars:EnvVarsRunner",
     "http_request": "gridflow.runners.http_request:HttpRequestRunner",
+    "socketio": "gridflow.runners.socketio:SocketIORunner",
     "cmd": "gridflow.runners.cmd:CmdRunner",
     "assert": "gridflow.runners.assert_:AssertRunner",
     "wait": "gridflow.runners.wait:WaitRunner",

@@ -31,10 +31,14 @@ SAMPLES: dict[str, Callable[[str], dict[str, Any]]] = {
     "env_vars": lambda url: {"include": ["PATH"], "defaults": {"GRIDFLOW_CONF_TOKEN": "xyzzy"},
                              "required": ["GRIDFLOW_CONF_TOKEN"]},
     "http_request": lambda url: {"url": f"{url}/json", "expect_status": "2xx"},
+    "socketio": lambda url: {"url": url, "emit_event": "echo", "emit_data": {"a": 1},
+                             "on_event": "echo_reply", "timeout": "5s"},
     "cmd": lambda url: {"argv": ["echo", "hi"], "timeout": "10s"},
     "assert": lambda url: {"value": {"status_code": 200}, "status": 200},
     "wait": lambda url: {"url": f"{url}/status/200", "timeout": "5s"},
 }  # fmt: skip
+# Samples that talk to the Socket.IO test server: given its URL instead.
+SOCKETIO_SAMPLES = frozenset({"socketio"})
 
 
 def runner(name: str) -> type[Runner[Any, Any]]:
@@ -114,9 +118,16 @@ def test_uses_slots_name_known_resources(name: str) -> None:
 
 
 @pytest.mark.parametrize("name", RUNNERS)
-def test_sample_output_is_json(name: str, http_server: LocalHTTPServer) -> None:
+def test_sample_output_is_json(
+    name: str, http_server: LocalHTTPServer, request: pytest.FixtureRequest
+) -> None:
     cls = runner(name)
-    inputs = cls.Inputs.model_validate(SAMPLES[name](http_server.url))
+    url = (
+        request.getfixturevalue("socketio_server").url
+        if name in SOCKETIO_SAMPLES
+        else http_server.url
+    )
+    inputs = cls.Inputs.model_validate(SAMPLES[name](url))
     result = asyncio.run(cls().run(inputs, RunContext(step_id=f"{name}.conformance")))
     if isinstance(cls.Outputs, type) and issubclass(cls.Outputs, BaseModel):
         assert isinstance(result, cls.Outputs)

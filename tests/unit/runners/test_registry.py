@@ -12,7 +12,7 @@ import pytest
 from gridflow.runners import registry
 from gridflow.runners.base import Resource, Runner
 
-BUILTIN_RUNNERS = ["assert", "cmd", "env_vars", "http_request", "print", "wait"]
+BUILTIN_RUNNERS = ["assert", "cmd", "env_vars", "http_request", "print", "socketio", "wait"]
 
 
 @pytest.fixture(autouse=True)
