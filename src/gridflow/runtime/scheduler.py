@@ -732,9 +732,11 @@ class GridRun:
         shard, in any order; a shard that never ran is an Outcome without a
         dict output) and settle its members."""
         sr = self._steps[step_id]
+        if not sr.expanded:
+            self._expand(sr)
         state = sr.burst
         if state is None:
-            raise GridflowError(f"{step_id} does not run as a burst")
+            raise GridflowError(self.failure.message if self.failure else f"{step_id} is no burst")
         for outcome in shard_outcomes:
             if len(state.results) >= state.shards:
                 break
