@@ -24,9 +24,9 @@ rest of its command line.
 A test makes a program misbehave with :meth:`Standins.behave`: print given
 text, sleep, then exit with a given code (before doing anything else).
 
-The scripts are Python run by this interpreter (``#!sys.executable -I -S``):
-no shell quoting to get wrong when writing JSON, and nothing to install on a
-node beyond what runs the tests.
+The scripts are Python run by this interpreter (``#!sys.executable -IS``,
+flags joined: a shebang passes one argument): no shell quoting to get wrong
+when writing JSON, and nothing to install on a node beyond what runs the tests.
 """
 
 from __future__ import annotations
@@ -41,7 +41,7 @@ from typing import Any
 WATCHED_ENV = ("DEBIAN_FRONTEND", "INSTALL_RKE2_TYPE")
 PROGRAMS = ("apt-get", "dpkg-query", "systemctl", "curl", "sudo", "rke2-installer")
 
-_COMMON = r'''
+_COMMON = r"""
 import json, os, sys, time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -104,10 +104,10 @@ def misbehave():
 record([NAME] + sys.argv[1:])
 misbehave()
 args = sys.argv[1:]
-'''
+"""
 
 _BODIES: dict[str, str] = {
-    "apt-get": r'''
+    "apt-get": r"""
 words = [a for a in args if not a.startswith("-")]
 if not words:
     sys.exit("E: no command given")
@@ -131,8 +131,8 @@ elif command == "upgrade":
     print("0 upgraded, 0 newly installed, 0 to remove and 0 not upgraded.")
 else:
     sys.exit(f"E: Invalid operation {command}")
-''',
-    "dpkg-query": r'''
+""",
+    "dpkg-query": r"""
 fmt = args[args.index("-f") + 1] if "-f" in args else "${Status}\\t${Version}\\n"
 names = [a for a in args if not a.startswith("-") and a != fmt]
 missing = False
@@ -145,8 +145,8 @@ for name in names:
     text = fmt.replace("${Status}", "install ok installed").replace("${Version}", version)
     sys.stdout.write(text.replace("\\t", "\t").replace("\\n", "\n"))
 sys.exit(1 if missing else 0)
-''',
-    "systemctl": r'''
+""",
+    "systemctl": r"""
 flags = [a for a in args if a.startswith("-")]
 words = [a for a in args if not a.startswith("-")]
 if not words:
@@ -172,21 +172,21 @@ if verb == "status":
         state = "active (running)" if active else "inactive (dead)"
         print(f"* {u} - stand-in unit\n     Active: {state}")
     sys.exit(0 if active else 3)
-''',
-    "curl": r'''
+""",
+    "curl": r"""
 out = args[args.index("-o") + 1] if "-o" in args else None
 installer = os.path.join(ROOT, "bin", "rke2-installer")
 if out is not None:
     with open(out, "w") as f:
         f.write(f'#!/bin/sh\nexec "{installer}" "$@"\n')
-''',
-    "sudo": r'''
+""",
+    "sudo": r"""
 rest = [a for a in args if a not in ("-n", "--")]
 os.execvp(rest[0], rest)
-''',
-    "rke2-installer": r'''
+""",
+    "rke2-installer": r"""
 print("[INFO] stand-in rke2 installer done")
-''',
+""",
 }
 
 
@@ -264,6 +264,6 @@ def write_standins(root: Path, *, python: str = sys.executable) -> Standins:
     common = _COMMON.format(watched=WATCHED_ENV)
     for name in PROGRAMS:
         path = bin_dir / name
-        path.write_text(f"#!{python} -I -S\n{common}{_BODIES[name]}")
+        path.write_text(f"#!{python} -IS\n{common}{_BODIES[name]}")
         path.chmod(0o755)
     return Standins(root)

@@ -268,6 +268,10 @@ def describe_command(command: Command, *, sudo: bool = False) -> str:
 # --------------------------------------------------------------- the session
 
 
+def _reason(exc: BaseException) -> str:
+    return exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+
+
 _START_EXIT = {"command-not-found": 127, "cannot-start": 126, "directory-not-found": 2}
 
 
@@ -301,7 +305,7 @@ class LocalSession:
             messages = {
                 "command-not-found": f"{exc.path}: command not found",
                 "directory-not-found": f"cannot change directory to {exc.path}: no such directory",
-                "cannot-start": f"{exc.path}: cannot execute: {exc.cause}",
+                "cannot-start": f"{exc.path}: cannot execute: {_reason(exc.cause)}",
             }
             return CommandResult(
                 exit_code=_START_EXIT[exc.reason],

@@ -26,6 +26,7 @@ from gridflow.backends.test_backend import (
     flaky_fails,
 )
 from gridflow.nodes.base import CommandResult
+from tests.unit.backends.samples import sample
 
 NI = {"DEBIAN_FRONTEND": "noninteractive"}
 
@@ -125,21 +126,12 @@ def test_no_builder_asks_for_sudo() -> None:
         for action in actions:
             spec = catalog.get_action(backend, action)
             assert spec is not None
-            raw = SAMPLE_PARAMS.get((backend, action), {})
+            raw = sample(backend, action)
             prog = program(backend, action, **raw)
             assert not any(c.sudo for c in prog.all_commands()), (backend, action)
 
 
 # ------------------------------------------------------- catalog <-> builders
-
-SAMPLE_PARAMS: dict[tuple[str, str], dict[str, Any]] = {
-    ("apt", "install"): {"package": "nginx"},
-    ("apt", "remove"): {"package": "nginx"},
-    **{("systemd", a): {"unit": "nginx"} for a in catalog.action_names("systemd")},
-    ("ping", "sleep"): {"duration": 1},
-    ("test", "sleep"): {"duration": 1},
-    ("cmd", "run"): {"argv": ["true"]},
-}
 
 
 def test_every_catalog_action_has_a_builder_and_back() -> None:
@@ -155,7 +147,7 @@ def test_every_catalog_action_has_a_builder_and_back() -> None:
 def test_read_only_actions_never_report_changes(backend: str, action: str) -> None:
     spec = catalog.get_action(backend, action)
     assert spec is not None
-    prog = program(backend, action, **SAMPLE_PARAMS.get((backend, action), {}))
+    prog = program(backend, action, **sample(backend, action))
     if spec.read_only and backend != "cmd":
         assert prog.changed is False
         assert prog.probe is None
@@ -245,7 +237,7 @@ NO_PROBE: list[tuple[Any, ...]] = [
 
 @pytest.mark.parametrize(("backend", "action", "changed"), NO_PROBE, ids=table_ids(NO_PROBE))
 def test_changed_without_probe(backend: str, action: str, changed: bool | None) -> None:
-    prog = program(backend, action, **SAMPLE_PARAMS.get((backend, action), {}))
+    prog = program(backend, action, **sample(backend, action))
     assert prog.probe is None
     assert prog.changed is changed
 
