@@ -83,9 +83,9 @@ def sleep_action(params: SleepParams, ctx: BuildContext) -> Program:
 def flaky(params: FlakyParams, ctx: BuildContext) -> Program:
     where = f"node {ctx.node_id}, attempt {ctx.attempt}, rate {params.rate:g}%"
     if flaky_fails(params.rate, ctx):
-        command = fail_command(f"flaky: failed this time ({where})")
+        command = fail_command(f"failed this time ({where})")
     else:
-        command = printf(f"flaky: passed this time ({where})")
+        command = printf(f"passed this time ({where})")
     return Program(
         commands=_delayed(params.delay, command), changed=False, explain=_message_is_the_error
     )

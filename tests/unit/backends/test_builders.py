@@ -351,7 +351,7 @@ def test_flaky_message_says_where() -> None:
     prog = program("test", "flaky", ctx, rate=50)
     assert prog.commands[-1].argv == (
         "sh", "-c", FAIL_SCRIPT, "test-fail",
-        f"flaky: failed this time (node {ctx.node_id}, attempt 2, rate 50%)",
+        f"failed this time (node {ctx.node_id}, attempt 2, rate 50%)",
     )  # fmt: skip
 
 

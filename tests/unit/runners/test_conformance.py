@@ -12,6 +12,7 @@ import json
 import subprocess
 import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -21,6 +22,7 @@ from gridflow.runners import registry
 from gridflow.runners.base import Resource, RunContext, Runner
 from gridflow.runtime.execute import to_json_value
 from tests.support.http_server import LocalHTTPServer
+from tests.support.standins import write_standins
 
 RUNNERS = sorted(registry._BUILTIN_RUNNERS)
 RESOURCES = sorted(registry._BUILTIN_RESOURCES)
@@ -34,7 +36,16 @@ SAMPLES: dict[str, Callable[[str], dict[str, Any]]] = {
     "cmd": lambda url: {"argv": ["echo", "hi"], "timeout": "10s"},
     "assert": lambda url: {"value": {"status_code": 200}, "status": 200},
     "wait": lambda url: {"url": f"{url}/status/200", "timeout": "5s"},
+    "apt": lambda url: {"action": "install", "package": "nginx"},
+    "systemd": lambda url: {"action": "restart", "unit": "nginx"},
+    "rke2": lambda url: {"action": "start", "mode": "agent"},
+    "ping": lambda url: {"action": "echo", "message": "hi"},
+    "test": lambda url: {"action": "output", "lines": 2, "width": 3},
 }  # fmt: skip
+
+# These would change this machine: their samples run against recording
+# stand-ins first on PATH (tests/support/standins.py).
+CHANGE_THE_MACHINE = {"apt", "systemd", "rke2"}
 
 
 def runner(name: str) -> type[Runner[Any, Any]]:
@@ -114,7 +125,11 @@ def test_uses_slots_name_known_resources(name: str) -> None:
 
 
 @pytest.mark.parametrize("name", RUNNERS)
-def test_sample_output_is_json(name: str, http_server: LocalHTTPServer) -> None:
+def test_sample_output_is_json(
+    name: str, http_server: LocalHTTPServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if name in CHANGE_THE_MACHINE:
+        monkeypatch.setenv("PATH", write_standins(tmp_path / "standins").path_env())
     cls = runner(name)
     inputs = cls.Inputs.model_validate(SAMPLES[name](http_server.url))
     result = asyncio.run(cls().run(inputs, RunContext(step_id=f"{name}.conformance")))
