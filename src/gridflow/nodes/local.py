@@ -34,9 +34,15 @@ import shlex
 import signal
 import time
 from collections.abc import Mapping, Sequence
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
-from gridflow.nodes.base import MAX_OUTPUT_BYTES, Command, CommandResult, CommandTimedOut
+from gridflow.nodes.base import (
+    MAX_OUTPUT_BYTES,
+    Command,
+    CommandResult,
+    CommandTimedOut,
+    NodeSession,
+)
 
 __all__ = [
     "PIPE_GRACE_S",
@@ -322,3 +328,7 @@ class LocalSession:
 
     async def __aexit__(self, *exc_info: object) -> None:
         await self.close()
+
+
+if TYPE_CHECKING:  # LocalSession implements the transport interface
+    _check: NodeSession = LocalSession()

@@ -16,6 +16,8 @@ from gridflow.nodes.local import LocalSession, command_argv, describe_command
 from tests.support.standins import Standins
 from tests.unit.runners.test_cmd import alive, wait_dead
 
+NI = {"DEBIAN_FRONTEND": "noninteractive"}
+
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="POSIX process groups")
 
 
@@ -175,3 +177,22 @@ def test_environment_is_merged_not_replaced(monkeypatch: pytest.MonkeyPatch) -> 
     res = run(Command(shell='echo "$GRIDFLOW_TEST_OUTER $INNER"', env={"INNER": "inner"}))
     assert res.stdout == "outer inner\n"
     assert "INNER" not in os.environ
+
+
+@pytest.mark.parametrize(
+    ("command", "node_sudo", "text"),
+    [
+        (Command(argv=("apt-get", "install", "-y", "nginx"), env=NI), False,
+         "DEBIAN_FRONTEND=noninteractive apt-get install -y nginx"),
+        (Command(argv=("apt-get", "update"), env=NI), True,
+         "sudo -n -- env DEBIAN_FRONTEND=noninteractive apt-get update"),
+        (Command(argv=("printf", "%s", "it's $(id)"), env={"A": "x y"}), False,
+         "A='x y' printf %s 'it'\"'\"'s $(id)'"),
+        (Command(shell="ls | wc -l", cwd="/srv/my app"), False,
+         "cd '/srv/my app' && /bin/sh -c 'ls | wc -l'"),
+        (Command(argv=("cat",), input="secret"), False, "cat  # with text on stdin"),
+    ],
+    ids=["env", "sudo-env", "quoted", "shell-cwd", "stdin-not-shown"],
+)  # fmt: skip
+def test_describe_command(command: Command, node_sudo: bool, text: str) -> None:
+    assert describe_command(command, sudo=node_sudo) == text
