@@ -226,11 +226,14 @@ async def run_action(
 
     async def run(command: Command) -> CommandResult:
         shown = describe_command(command)
-        ran.append(shown)
         remaining = None if deadline is None else deadline - time.monotonic()
+        if remaining is not None and remaining <= 0:
+            raise CommandTimedOut(
+                f"{what} ran past its timeout of {timeout_s:g}s before {shown!r} could start",
+                details={"commands": list(ran)},
+            )
+        ran.append(shown)
         try:
-            if remaining is not None and remaining <= 0:
-                raise CommandTimedOut(f"no time left to start {shown!r}")
             return await session.run(command, timeout_s=remaining)
         except CommandTimedOut as exc:
             raise CommandTimedOut(

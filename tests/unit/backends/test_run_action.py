@@ -341,6 +341,16 @@ def test_timeout_covers_the_whole_action(standins: Standins) -> None:
     assert [a[:2] for a in standins.argvs()] == [["systemctl", "is-active"], ["systemctl", "start"]]
 
 
+def test_no_time_left_starts_nothing(standins: Standins) -> None:
+    with pytest.raises(CommandTimedOut) as info:
+        act("systemd", "start", unit="nginx", timeout_s=0)
+    assert info.value.message == (
+        "systemd start on node n1 ran past its timeout of 0s before "
+        "'systemctl is-active nginx' could start"
+    )
+    assert standins.calls() == []
+
+
 # ---------------------------------------------------------------- dry runs
 
 
