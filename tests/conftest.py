@@ -8,11 +8,13 @@ directory's ``conftest.py``.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
 from tests.support.http_server import LocalHTTPServer
 from tests.support.socketio_server import LocalSocketIOServer
+from tests.support.standins import WATCHED_ENV, Standins, write_standins
 
 
 @pytest.fixture(scope="session")
@@ -37,3 +39,19 @@ def socketio_server() -> Iterator[LocalSocketIOServer]:
     """
     with LocalSocketIOServer() as server:
         yield server
+
+
+@pytest.fixture
+def standins(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Standins:
+    """Recording apt-get, dpkg-query, systemctl, curl and sudo stand-ins first
+    on PATH (see :mod:`tests.support.standins`), for backends run locally.
+
+    The variables the stand-ins record are removed from the test's own
+    environment (this machine sets DEBIAN_FRONTEND globally), so what they
+    record is what the backend set.
+    """
+    found = write_standins(tmp_path / "standins")
+    monkeypatch.setenv("PATH", found.path_env())
+    for name in WATCHED_ENV:
+        monkeypatch.delenv(name, raising=False)
+    return found

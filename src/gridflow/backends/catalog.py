@@ -29,8 +29,9 @@ class ActionParams(BaseModel):
 PackageName = Annotated[
     str, Field(pattern=r"^[a-z0-9][a-z0-9+.-]+(=[A-Za-z0-9.+:~-]+)?$", max_length=200)
 ]
-# systemd unit names: letters, digits, ":-_.\@" (systemd.unit(5)).
-UnitName = Annotated[str, Field(pattern=r"^[A-Za-z0-9:_.\\@-]+$", max_length=256)]
+# systemd unit names: letters, digits, ":-_.\@" (systemd.unit(5)), not starting
+# with "-": systemctl would read such a value as an option (e.g. "-Hhost").
+UnitName = Annotated[str, Field(pattern=r"^[A-Za-z0-9:_.\\@][A-Za-z0-9:_.\\@-]*$", max_length=256)]
 
 
 class NoParams(ActionParams):
@@ -115,8 +116,12 @@ _SPECS: tuple[ActionSpec, ...] = (
     ActionSpec("systemd", "enable", UnitParams, False, "systemctl enable --now UNIT"),
     ActionSpec("systemd", "disable", UnitParams, False, "systemctl disable --now UNIT"),
     ActionSpec("systemd", "status", UnitParams, True, "systemctl status UNIT"),
-    ActionSpec("rke2", "start", Rke2ModeParams, False, "systemctl enable --now rke2-MODE"),
-    ActionSpec("rke2", "stop", Rke2ModeParams, False, "systemctl disable --now rke2-MODE"),
+    ActionSpec(
+        "rke2", "start", Rke2ModeParams, False, "systemctl enable --now --no-block rke2-MODE"
+    ),
+    ActionSpec(
+        "rke2", "stop", Rke2ModeParams, False, "systemctl disable --now --no-block rke2-MODE"
+    ),
     ActionSpec("rke2", "restart", Rke2ModeParams, False, "systemctl restart rke2-MODE"),
     ActionSpec("rke2", "status", Rke2ModeParams, True, "systemctl status rke2-MODE"),
     ActionSpec("rke2", "install", Rke2InstallParams, False, "the RKE2 installer with flags"),

@@ -30,6 +30,11 @@ _BUILTIN_RUNNERS: dict[str, str] = {
     "cmd": "gridflow.runners.cmd:CmdRunner",
     "assert": "gridflow.runners.assert_:AssertRunner",
     "wait": "gridflow.runners.wait:WaitRunner",
+    "apt": "gridflow.runners.node_actions:AptRunner",
+    "systemd": "gridflow.runners.node_actions:SystemdRunner",
+    "rke2": "gridflow.runners.node_actions:Rke2Runner",
+    "ping": "gridflow.runners.node_actions:PingRunner",
+    "test": "gridflow.runners.node_actions:TestRunner",
 }
 
 _BUILTIN_RESOURCES: dict[str, str] = {

@@ -244,3 +244,9 @@ def test_bad_inputs(args: dict[str, Any], fragment: str) -> None:
     with pytest.raises(ValidationError) as info:
         CmdInputs.model_validate(args)
     assert fragment in str(info.value)
+
+
+def test_an_argument_no_process_can_receive_is_a_clear_error() -> None:
+    with pytest.raises(ExpectedError) as info:
+        run(argv=["printf", "a\x00b"])
+    assert info.value.message == "cmd: cannot start 'printf a\\x00b': embedded null byte"

@@ -12,6 +12,7 @@ import json
 import subprocess
 import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -21,6 +22,7 @@ from gridflow.runners import registry
 from gridflow.runners.base import Resource, RunContext, Runner
 from gridflow.runtime.execute import to_json_value
 from tests.support.http_server import LocalHTTPServer
+from tests.support.standins import write_standins
 
 RUNNERS = sorted(registry._BUILTIN_RUNNERS)
 RESOURCES = sorted(registry._BUILTIN_RESOURCES)
@@ -36,9 +38,18 @@ SAMPLES: dict[str, Callable[[str], dict[str, Any]]] = {
     "cmd": lambda url: {"argv": ["echo", "hi"], "timeout": "10s"},
     "assert": lambda url: {"value": {"status_code": 200}, "status": 200},
     "wait": lambda url: {"url": f"{url}/status/200", "timeout": "5s"},
+    "apt": lambda url: {"action": "install", "package": "nginx"},
+    "systemd": lambda url: {"action": "restart", "unit": "nginx"},
+    "rke2": lambda url: {"action": "start", "mode": "agent"},
+    "ping": lambda url: {"action": "echo", "message": "hi"},
+    "test": lambda url: {"action": "output", "lines": 2, "width": 3},
 }  # fmt: skip
 # Samples that talk to the Socket.IO test server: given its URL instead.
 SOCKETIO_SAMPLES = frozenset({"socketio"})
+
+# These would change this machine: their samples run against recording
+# stand-ins first on PATH (tests/support/standins.py).
+CHANGE_THE_MACHINE = {"apt", "systemd", "rke2"}
 
 
 def runner(name: str) -> type[Runner[Any, Any]]:
@@ -119,8 +130,14 @@ def test_uses_slots_name_known_resources(name: str) -> None:
 
 @pytest.mark.parametrize("name", RUNNERS)
 def test_sample_output_is_json(
-    name: str, http_server: LocalHTTPServer, request: pytest.FixtureRequest
+    name: str,
+    http_server: LocalHTTPServer,
+    request: pytest.FixtureRequest,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    if name in CHANGE_THE_MACHINE:
+        monkeypatch.setenv("PATH", write_standins(tmp_path / "standins").path_env())
     cls = runner(name)
     url = (
         request.getfixturevalue("socketio_server").url

@@ -12,7 +12,10 @@ import pytest
 from gridflow.runners import registry
 from gridflow.runners.base import Resource, Runner
 
-BUILTIN_RUNNERS = ["assert", "cmd", "env_vars", "http_request", "print", "socketio", "wait"]
+BUILTIN_RUNNERS = [
+    "apt", "assert", "cmd", "env_vars", "http_request", "ping", "print", "rke2", "socketio",
+    "systemd", "test", "wait",
+]  # fmt: skip
 
 
 @pytest.fixture(autouse=True)
