@@ -10,6 +10,7 @@ error records are turned into sentences naming the parameter and the action.
 from __future__ import annotations
 
 import dataclasses
+import difflib
 from typing import Any
 
 from pydantic import ValidationError
@@ -52,7 +53,11 @@ def read_action(item: YMap, what: str, problems: Problems) -> Action | None:
         model = spec.params.model_validate(plain(params_map) if params_map else {})
     except ValidationError as exc:
         where = at(entry_or_map(item, "params"))
-        for error in exc.errors(include_url=False):
+        errors = exc.errors(include_url=False)
+        explained = _explained_missing(errors, item, spec)
+        for error in errors:
+            if error.get("type") == "missing" and tuple(error.get("loc", ())) in explained:
+                continue
             _report(error, ref, spec, params_map, where, problems)
         return None
     return Action(spec, model.model_dump(mode="json"))
@@ -104,6 +109,33 @@ def _spec(item: YMap, what: str, problems: Problems) -> ActionSpec | None:
     return spec
 
 
+def _explained_missing(errors: list[Any], item: YMap, spec: ActionSpec) -> set[tuple[Any, ...]]:
+    """Missing parameters another message already explains: one written beside
+    params (reported as an unknown key of the task) or misspelt inside it
+    (reported as an unknown parameter with "did you mean")."""
+    names = param_names(spec)
+    unknown = [
+        str(e["loc"][-1]) for e in errors if e.get("type") == "extra_forbidden" and e.get("loc")
+    ]
+    meant = {_closest(u, names) for u in unknown}
+    out: set[tuple[Any, ...]] = set()
+    for error in errors:
+        path = tuple(error.get("loc", ()))
+        if (
+            error.get("type") == "missing"
+            and len(path) == 1
+            and (path[0] in item or path[0] in meant)
+        ):
+            out.add(path)
+    return out
+
+
+def _closest(name: str, candidates: list[str]) -> str | None:
+    """The candidate ``suggest`` proposes for ``name`` (same cutoff), or None."""
+    close = difflib.get_close_matches(name, sorted(set(candidates)), n=1, cutoff=0.6)
+    return close[0] if close else None
+
+
 def param_names(spec: ActionSpec) -> list[str]:
     return list(spec.params.model_fields)
 
@@ -148,10 +180,10 @@ def _report(
         message = f"{_shown_input(error.get('input'))} is not a valid {path[0]!s}"
         pattern = (error.get("ctx") or {}).get("pattern", "")
         hint = f"a {path[0]} matches {pattern}" if pattern else hint
-    elif value is not None and (quote := quote_hint(value)) and kind.startswith("string"):
-        hint = quote
     elif value is not None and kind.endswith("_type"):
         message = f"{message}, got {describe(value)}"
+        hint = quote_hint(value) if kind.startswith("string") else hint
+        hint = hint or f"change the value of {shown}"
     problems.add(pos, "bad-param", f'parameter "{shown}" of action "{ref}": {message}', hint)
 
 

@@ -55,13 +55,16 @@ def check_keys(
     problems: Problems,
     *,
     hints: dict[str, str] | None = None,
+    extensions: bool = False,
 ) -> None:
     """Report every key of ``mapping`` not in ``allowed``, with a "did you mean".
 
     ``hints`` gives a better fix for keys people are known to write by mistake.
+    ``extensions`` lets ``x-`` keys through (as Docker Compose does): a place
+    for YAML anchors that other entries merge in (``<<: *defaults``).
     """
     for entry in mapping:
-        if entry.key in allowed:
+        if entry.key in allowed or (extensions and entry.key.startswith("x-")):
             continue
         hint = (hints or {}).get(entry.key) or suggest(entry.key, allowed)
         if not hint:

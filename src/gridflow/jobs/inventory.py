@@ -148,7 +148,14 @@ class _InventoryReader:
         top = expect_map(doc, "an inventory file", self.problems, "write nodes: [ ... ]")
         if top is None:
             raise LoadError(self.problems.items)
-        check_keys(top, ("nodes",), "the inventory", self.problems)
+        check_keys(
+            top,
+            ("nodes",),
+            "the inventory",
+            self.problems,
+            extensions=True,
+            hints=dict.fromkeys(("hosts", "all", "groups", "children"), _LIST_UNDER_NODES),
+        )
         nodes: list[NodeSpec] = []
         value = top.get("nodes")
         if value is None:
@@ -315,7 +322,10 @@ class _InventoryReader:
             host = expect_str(value, "host", self.problems)
             if host is not None and (not host.strip() or any(c.isspace() for c in host)):
                 self.problems.add(
-                    value.pos, "bad-host", f'host "{host}" is not a host name or address'
+                    value.pos,
+                    "bad-host",
+                    f'host "{host}" is not a host name or address',
+                    "write a DNS name (db-01.example.com) or an IP address (10.0.0.5)",
                 )
         fields: dict[str, object] = {}
         if (value := m.get("port")) is not None:
@@ -391,6 +401,9 @@ class _InventoryReader:
         return secret
 
 
+_LIST_UNDER_NODES = (
+    "list every node under nodes:, each with its groups (an Ansible inventory does not load as is)"
+)
 _NODES_HINT = "write nodes: [ { id: web-01, groups: [web], connection: local } ]"
 _NODE_KEY_HINTS = {
     "name": "a node is named by id:",

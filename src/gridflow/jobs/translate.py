@@ -53,7 +53,7 @@ from gridflow.jobs.model import (
     Task,
 )
 from gridflow.jobs.targets import read_target
-from gridflow.jobs.yamltree import YMap, YScalar, YSeq, YValue, read_yaml
+from gridflow.jobs.yamltree import YMap, YScalar, YSeq, YValue, plain, read_yaml
 from gridflow.plan.models import Location
 from gridflow.runners._http import StatusSet
 
@@ -152,6 +152,7 @@ class _JobReader:
             JOB_KEYS,
             "the job",
             self.problems,
+            extensions=True,
             hints={
                 "steps": "phases are listed under tasks:",
                 "phases": "phases are listed under tasks:",
@@ -223,7 +224,12 @@ class _JobReader:
                 "add tasks: a list of tasks (backend, action, params) and pipelines (tasks: [...])",
             )
             return []
-        items = expect_list(value, "tasks", self.problems)
+        items = expect_list(
+            value,
+            "tasks",
+            self.problems,
+            "write each phase as a list item: - { backend: ..., action: ... }",
+        )
         if items is None:
             return []
         if not items.items:
@@ -506,9 +512,16 @@ class _JobReader:
         extra: dict[str, object] = {}
         if (value := spec.get("method")) is not None:
             extra["method"] = expect_choice(value, "method", ("GET", "HEAD"), self.problems)
-        if (value := spec.get("expect_status")) is not None:
+        if isinstance(value := spec.get("expect_status"), YMap):
+            self.problems.add(
+                value.pos,
+                "bad-status",
+                "expect_status must be a status or a list of them, got a mapping",
+                'write a code (200), a class ("2xx"), a range ("200-299") or a list of those',
+            )
+        elif value is not None:
             try:
-                extra["expect_status"] = StatusSet.parse(_plain_status(value)).to_json()
+                extra["expect_status"] = StatusSet.parse(plain(value)).to_json()
             except ValueError as exc:
                 self.problems.add(value.pos, "bad-status", f"expect_status: {exc}")
         if (value := spec.get("timeout")) is not None:
@@ -521,14 +534,6 @@ class _JobReader:
             return None
         extra.setdefault("timeout_s", DEFAULT_HTTP_CHECK_TIMEOUT_S)
         return HttpCheck.model_validate({"name": name, "url": url, "loc": loc(m.pos), **extra})
-
-
-def _plain_status(value: YValue) -> object:
-    if isinstance(value, YScalar):
-        return value.value
-    if isinstance(value, YSeq):
-        return [_plain_status(v) for v in value.items]
-    return {}  # a mapping: StatusSet.parse says it is not a status
 
 
 _ADD_TASKS = "add at least one task: - { backend: ping, action: echo, params: { message: hi } }"

@@ -38,8 +38,10 @@ _PLAIN_TAGS = {
     "tag:yaml.org,2002:float",
     "tag:yaml.org,2002:str",
 }
+_STANDARD = "tag:yaml.org,2002:"
 _TIMESTAMP = "tag:yaml.org,2002:timestamp"
 _MAP = "tag:yaml.org,2002:map"
+_MERGE = "tag:yaml.org,2002:merge"
 _SEQ = "tag:yaml.org,2002:seq"
 
 
@@ -188,6 +190,7 @@ class _Builder:
         self.budget = MAX_VALUES
         # One constructor per document: it resolves scalars and merge keys.
         self.loader = yaml.SafeLoader("")
+        self.merged: dict[int, int] = {}  # id(mapping node) -> pairs merged in
 
     def pos(self, node: Node) -> SourcePos:
         mark = node.start_mark
@@ -230,34 +233,52 @@ class _Builder:
         raise self.fail(node, "syntax", "this YAML value cannot be read")  # pragma: no cover
 
     def mapping(self, node: MappingNode, depth: int, inner: frozenset[int]) -> YMap:
-        try:
-            self.loader.flatten_mapping(node)  # resolves "<<" merge keys in place
-        except yaml.MarkedYAMLError as exc:
-            raise self.fail(node, "bad-merge", f"cannot merge: {exc.problem}") from None
-        except RecursionError:
-            raise self.fail(
-                node, "recursive-alias", "a merge key (<<) refers to a mapping that contains it"
-            ) from None
+        merged = self.flatten(node)
         entries: dict[str, YEntry] = {}
-        for key_node, value_node in node.value:
+        own_keys: set[str] = set()
+        for index, (key_node, value_node) in enumerate(node.value):
             value = self.build(value_node, depth + 1, inner)
             key = self.key(key_node)
             if key is None:
                 continue
-            first = entries.get(key)
-            if first is not None:
-                self.problems.append(
-                    Diagnostic.at(
-                        self.pos(key_node),
-                        "duplicate-key",
-                        f'key "{key}" is written twice in this mapping (first at line '
-                        f"{first.key_pos.line})",
-                        "remove one of them: YAML would silently keep only the last",
+            # Merged pairs (the first `merged`) give way to the mapping's own, as
+            # in YAML; only a key written twice in this very mapping is an error.
+            if index >= merged:
+                if key in own_keys:
+                    first = entries[key].key_pos.line
+                    self.problems.append(
+                        Diagnostic.at(
+                            self.pos(key_node),
+                            "duplicate-key",
+                            f'key "{key}" is written twice in this mapping (first at line {first})',
+                            "remove one of them: YAML would silently keep only the last",
+                        )
                     )
-                )
-                continue
+                    continue
+                own_keys.add(key)
             entries[key] = YEntry(key, self.pos(key_node), value)
         return YMap(entries, self.pos(node))
+
+    def flatten(self, node: MappingNode) -> int:
+        """Resolve ``<<`` merge keys in place; how many leading pairs were merged in.
+
+        PyYAML's flatten_mapping puts merged pairs before the mapping's own.
+        An aliased mapping is visited again, already flattened: the count of
+        its first visit is kept.
+        """
+        if id(node) in self.merged:
+            return self.merged[id(node)]
+        own = sum(1 for key, _ in node.value if key.tag != _MERGE)
+        try:
+            self.loader.flatten_mapping(node)
+        except yaml.MarkedYAMLError as exc:
+            raise self.fail(node, "bad-merge", f"cannot merge: {exc.problem}") from None
+        except RecursionError:
+            raise self.fail(
+                node, "too-deep", "merge keys (<<) nest too deeply", _DEPTH_HINT
+            ) from None
+        self.merged[id(node)] = len(node.value) - own
+        return self.merged[id(node)]
 
     def key(self, node: Node) -> str | None:
         if not isinstance(node, ScalarNode):
@@ -311,10 +332,15 @@ class _Builder:
             Diagnostic.at(
                 self.pos(node),
                 "unknown-tag",
-                f"YAML tag {node.tag} is not supported here",
+                f"YAML tag {_tag_text(node)} is not supported here",
                 "remove the tag: jobs and inventories use plain YAML values",
             )
         )
+
+
+def _tag_text(node: Node) -> str:
+    tag = str(node.tag)
+    return "!!" + tag.removeprefix(_STANDARD) if tag.startswith(_STANDARD) else tag
 
 
 def _tag(node: Node) -> str:
@@ -366,6 +392,9 @@ def _syntax_problem(exc: yaml.MarkedYAMLError, shown: str) -> Diagnostic:
     elif "flow mapping" in context:
         message = "YAML syntax error: a { mapping is not closed" + started
         hint = 'close it with "}" and separate entries with ","'
+    elif "<stream end>" in problem and not context.endswith("scalar"):
+        message = "YAML syntax error: the file ends in the middle of a value"
+        hint = 'close every "[" and "{", and finish the last entry'
     elif "quoted scalar" in context:
         message = "YAML syntax error: a quoted string is not closed" + started
         hint = "add the closing quote"
