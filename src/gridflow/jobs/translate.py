@@ -37,7 +37,6 @@ from gridflow.jobs.fields import (
 )
 from gridflow.jobs.model import (
     DEFAULT_DURING_INTERVAL_S,
-    DEFAULT_HTTP_CHECK_TIMEOUT_S,
     BackendCheck,
     Check,
     Checks,
@@ -70,6 +69,7 @@ HTTP_KEYS = ("url", "method", "expect_status", "timeout", "verify_tls")
 
 STRATEGIES: tuple[Strategy, ...] = ("fail-fast", "continue")
 CONDITIONS: tuple[Condition, ...] = ("always", "on_success", "on_failure")
+_CONDITION: dict[str, Condition] = {c: c for c in CONDITIONS}
 
 #: Bounds: generous, but a typo such as "300h" for "300s" is caught.
 MAX_TASK_TIMEOUT_S = 24 * 3600.0
@@ -364,10 +364,7 @@ class _JobReader:
         if value is None or (isinstance(value, YScalar) and value.value in (None, "")):
             return None  # "" is GRID's zero value: its API clients send it
         choice = expect_choice(value, "condition", CONDITIONS, self.problems)
-        for known in CONDITIONS:
-            if choice == known:
-                return known
-        return None
+        return _CONDITION.get(choice or "")
 
     def optional_name(self, m: YMap) -> str | None:
         value = m.get("name")
@@ -532,7 +529,6 @@ class _JobReader:
             extra["verify_tls"] = expect_bool(value, "verify_tls", self.problems)
         if url is None or len(self.problems) > before:
             return None
-        extra.setdefault("timeout_s", DEFAULT_HTTP_CHECK_TIMEOUT_S)
         return HttpCheck.model_validate({"name": name, "url": url, "loc": loc(m.pos), **extra})
 
 
