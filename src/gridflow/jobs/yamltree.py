@@ -141,7 +141,7 @@ def read_yaml(path: Path, shown: str) -> tuple[YValue | None, list[Diagnostic]]:
 def parse_yaml(text: str, shown: str) -> tuple[YValue | None, list[Diagnostic]]:
     """Parse YAML text; ``(None, problems)`` for a syntax error or an empty file."""
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        node = _compose(text)
     except yaml.MarkedYAMLError as exc:
         return None, [_syntax_problem(exc, shown)]
     except yaml.reader.ReaderError as exc:
@@ -174,6 +174,24 @@ def parse_yaml(text: str, shown: str) -> tuple[YValue | None, list[Diagnostic]]:
     except _Abort:
         return None, builder.problems
     return value, builder.problems
+
+
+def _compose(text: str) -> Node | None:
+    """The node tree, composed by libyaml when it is there (about 5x faster).
+
+    On any problem the pure-Python composer runs again: its errors carry the
+    messages :func:`_syntax_problem` turns into advice, and positions that
+    match them.
+    """
+    fast = getattr(yaml, "CSafeLoader", None)
+    if fast is not None:
+        try:
+            node: Node | None = yaml.compose(text, Loader=fast)
+        except (yaml.YAMLError, RecursionError):
+            pass
+        else:
+            return node
+    return yaml.compose(text, Loader=yaml.SafeLoader)
 
 
 _DEPTH_HINT = f"jobs and inventories need far fewer than {MAX_DEPTH} levels; simplify the file"
