@@ -20,7 +20,7 @@ from typing import Annotated, Any, NoReturn
 import typer
 
 from gridflow._version import __version__
-from gridflow.errors import GridflowError, LoadError, UsageError
+from gridflow.errors import Diagnostic, GridflowError, LoadError, UsageError
 from gridflow.runtime.masking import Masker, MaskingFilter
 
 EXIT_OK = 0
@@ -152,19 +152,90 @@ def gridflow_home() -> Path:
     return Path(os.environ.get("GRIDFLOW_HOME") or Path.home() / ".gridflow")
 
 
+JOB_SUFFIXES = (".yaml", ".yml", ".json")
+
+InventoryOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--inventory",
+        "-i",
+        help="Jobs: the inventory file (default: $GRIDFLOW_INVENTORY).",
+    ),
+]
+TargetOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--target",
+        "-t",
+        help="Jobs: run on all | group:NAME | node:ID instead of the job's target.",
+    ),
+]
+
+
+def _is_job_file(path: Path) -> bool:
+    return path.suffix.lower() in JOB_SUFFIXES and not path.is_dir()
+
+
 @app.command()
 def validate(
-    paths: PathsArg,
+    paths: Annotated[
+        list[Path],
+        typer.Argument(
+            help="Grid files or directories (every *.hcl under them), or job files "
+            "(.yaml, .yml, .json)."
+        ),
+    ],
     var: VarOpt = None,
     var_file: VarFileOpt = None,
     profile: ProfileOpt = None,
+    inventory: InventoryOpt = None,
+    target: TargetOpt = None,
 ) -> None:
-    """Check grids and report every problem at once (exit 2 on any)."""
+    """Check grids or jobs and report every problem at once (exit 2 on any)."""
+    jobs = [p for p in paths if _is_job_file(p)]
     with _user_errors():
+        if jobs:
+            if len(jobs) != len(paths):
+                raise UsageError("validate grids (.hcl) and jobs (.yaml) in separate commands")
+            if var or var_file or profile:
+                raise UsageError("-var, -var-file and --profile set grid variables; jobs have none")
+            _validate_jobs(jobs, inventory, target)
+            return
+        if inventory is not None or target is not None:
+            raise UsageError("--inventory and --target go with job files (.yaml)")
         loaded = _load(paths, var, var_file, profile)
     plan = loaded.plan
     instances = sum(1 for _ in plan.steps)
     _stderr(f"ok: {plan.name}: {instances} steps, {len(plan.variables)} variables")
+
+
+def _validate_jobs(paths: list[Path], inventory: Path | None, target: str | None) -> None:
+    """Check every job file; print all of their problems, then exit 2 if any."""
+    from gridflow.jobs import check_job
+
+    problems: list[Diagnostic] = []
+    summaries: list[str] = []
+    warned: set[Diagnostic] = set()
+    for path in paths:
+        try:
+            checked = check_job(path, inventory, target=target, environ=os.environ)
+        except LoadError as exc:
+            problems.extend(exc.diagnostics)
+            continue
+        for warning in checked.warnings:
+            if warning not in warned:  # one inventory, many jobs: warn once
+                warned.add(warning)
+                _stderr(_warning_text(warning))
+        summaries.append(checked.summary())
+    if problems:
+        raise LoadError(problems)
+    for line in summaries:
+        _stderr(line)
+
+
+def _warning_text(diag: Diagnostic) -> str:
+    text = f"{diag.file}:{diag.line}:{diag.col}: warning: {diag.message} [{diag.code}]"
+    return text + (f"\n  hint: {diag.hint}" if diag.hint else "")
 
 
 @app.command()
