@@ -19,7 +19,7 @@ def _samples(n: int, seed: int) -> list[float]:
 
 def _exact_percentile(values: list[float], pct: float) -> float:
     ordered = sorted(values)
-    rank = max(0, min(len(ordered) - 1, int(round(pct / 100 * len(ordered) + 0.5)) - 1))
+    rank = max(0, min(len(ordered) - 1, round(pct / 100 * len(ordered) + 0.5) - 1))
     return ordered[rank] * 1000
 
 
