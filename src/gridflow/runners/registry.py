@@ -29,6 +29,7 @@ _BUILTIN_RUNNERS: dict[str, str] = {
     "cmd": "gridflow.runners.cmd:CmdRunner",
     "assert": "gridflow.runners.assert_:AssertRunner",
     "wait": "gridflow.runners.wait:WaitRunner",
+    "s3": "gridflow.runners.s3:S3Runner",
 }
 
 _BUILTIN_RESOURCES: dict[str, str] = {

@@ -34,6 +34,8 @@ SAMPLES: dict[str, Callable[[str], dict[str, Any]]] = {
     "cmd": lambda url: {"argv": ["echo", "hi"], "timeout": "10s"},
     "assert": lambda url: {"value": {"status_code": 200}, "status": 200},
     "wait": lambda url: {"url": f"{url}/status/200", "timeout": "5s"},
+    # A presigned-URL upload is a plain PUT: the test server takes it.
+    "s3": lambda url: {"action": "upload", "source_path": __file__, "upload_url": f"{url}/echo"},
 }  # fmt: skip
 
 
