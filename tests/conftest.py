@@ -12,6 +12,7 @@ from collections.abc import Iterator
 import pytest
 
 from tests.support.http_server import LocalHTTPServer
+from tests.support.moto_server import moto_s3  # noqa: F401  (session fixture: S3 on 127.0.0.1)
 
 
 @pytest.fixture(scope="session")

@@ -236,8 +236,16 @@ def _from_uri(conn_id: str, uri: str, where: str, source: str) -> Connection:
         protocol, _, rest = rest.partition("://")
         if not protocol or any(c in protocol for c in "@:/") or "://" in rest.partition("?")[0]:
             raise _bad(conn_id, where, f"more than two '://' or a misplaced one; {_URI_SHAPE}")
+    parts = urlsplit("//" + rest)
+    if "@" in parts.path:
+        # "aws://KEY:ab/cd@" splits at the "/", leaving "cd@" as the schema.
+        raise _bad(
+            conn_id,
+            where,
+            "an '@' follows the first '/': a '/' in the login or password must be "
+            "URL-encoded as %2F",
+        )
     try:
-        parts = urlsplit("//" + rest)
         port = parts.port
     except ValueError:
         # urllib's message quotes the "port", which is a piece of the password
@@ -248,14 +256,6 @@ def _from_uri(conn_id: str, uri: str, where: str, source: str) -> Connection:
             "the port is not a number between 1 and 65535, or the password holds an "
             "unencoded '/', '?' or '#' (write %2F, %3F, %23)",
         ) from None
-    if "@" in parts.path:
-        # "aws://KEY:ab/cd@" splits at the "/", leaving "cd@" as the schema.
-        raise _bad(
-            conn_id,
-            where,
-            "an '@' follows the first '/': a '/' in the login or password must be "
-            "URL-encoded as %2F",
-        )
     host = _hostname(parts.netloc)
     if protocol and host:
         host = f"{protocol}://{host}"

@@ -59,8 +59,11 @@ MAX_CLIENTS = 32  # distinct settings kept at once (least recently used dropped)
 # Standard retry mode: botocore retries throttling, 5xx and connection errors
 # a few times with backoff before the step sees them (then the step's own
 # retry policy decides). config_kwargs in the connection may change it.
+# SigV4 always: botocore would otherwise presign some URLs with the SigV2 that
+# AWS is retiring (and that newer regions and many S3-compatible stores refuse).
 _DEFAULT_CONFIG: dict[str, Any] = {
     "retries": {"mode": "standard", "max_attempts": 3},
+    "signature_version": "s3v4",
     "max_pool_connections": MAX_THREADS,
 }
 
