@@ -19,6 +19,7 @@ Usage::
 
 from __future__ import annotations
 
+import logging
 import os
 import uuid
 from collections.abc import Iterator
@@ -48,6 +49,10 @@ class MotoS3:
         self.url = ""
 
     def start(self) -> None:
+        # werkzeug logs every request line (presigned signatures included) at
+        # INFO: that is the store's access log, not the client's, and it would
+        # land in the output of the runs under test.
+        logging.getLogger("werkzeug").setLevel(logging.WARNING)
         self._server.start()
         host, port = self._server.get_host_and_port()
         self.url = f"http://{host}:{port}"
