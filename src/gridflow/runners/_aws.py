@@ -4,6 +4,7 @@ one cached client per distinct settings in this process.
 Connection fields are read as Airflow's Amazon provider reads its ``aws``
 type, so existing connections work unchanged:
 
+- type ``aws`` (or Airflow's core ``generic``, or none given).
 - ``login`` = access key id, ``password`` = secret access key (or extra
   ``aws_access_key_id`` / ``aws_secret_access_key``); extra
   ``aws_session_token`` for temporary credentials. No key pair at all (an
@@ -67,6 +68,9 @@ _DEFAULT_CONFIG: dict[str, Any] = {
     "max_pool_connections": MAX_THREADS,
 }
 
+# "generic": Airflow's core type with login, password and extra, for sites
+# without the Amazon provider (whose package owns the "aws" type and its form).
+_AWS_TYPES = frozenset({"aws", "generic", ""})
 _ASSUME_ROLE_KEYS = ("role_arn", "assume_role_method", "assume_role_kwargs")
 _TRUE = frozenset({"true", "1", "yes", "on"})
 _FALSE = frozenset({"false", "0", "no", "off"})
@@ -98,7 +102,7 @@ def client_settings(
     """The settings for a step: its connection (if any) under its own overrides."""
     if conn is None:
         return ClientSettings(endpoint_url=_endpoint(None, endpoint_url), region=region or None)
-    if conn.conn_type not in ("aws", ""):
+    if conn.conn_type not in _AWS_TYPES:
         raise _bad(
             conn,
             f"it is of type {conn.conn_type!r}; the s3 runner reads an 'aws' connection "

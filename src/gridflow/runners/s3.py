@@ -349,12 +349,8 @@ def _put_object(client: S3Client, inputs: S3Inputs) -> S3Outputs:
     bucket, key = str(inputs.bucket), str(inputs.key)
     if inputs.body is not None:
         data = inputs.body.encode("utf-8")
-        put = client.put_object(
-            Bucket=bucket,
-            Key=key,
-            Body=data,
-            **_extra_args(inputs, default_type="text/plain; charset=utf-8"),
-        )
+        extra = _extra_args(inputs, default_type="text/plain; charset=utf-8")
+        put = client.put_object(Bucket=bucket, Key=key, Body=data, **extra)
         return S3Outputs(
             action="put_object",
             bucket=bucket,
@@ -363,6 +359,7 @@ def _put_object(client: S3Client, inputs: S3Inputs) -> S3Outputs:
             etag=_etag(put.get("ETag")),
             size=len(data),
             version_id=put.get("VersionId"),
+            content_type=extra["ContentType"],
         )
     path = _local_file(str(inputs.file), "file")
     threshold = inputs.multipart_threshold

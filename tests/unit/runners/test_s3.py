@@ -101,7 +101,8 @@ def closed_port() -> int:
 ROUND_TRIPS: list[tuple[str, list[tuple[dict[str, Any], dict[str, Any]]]]] = [
     ("text-body", [
         ({"action": "put_object", "key": "a/1.txt", "body": "héllo"},
-         {"success": True, "status": 200, "size": 6, "key": "a/1.txt"}),
+         {"success": True, "status": 200, "size": 6, "key": "a/1.txt",
+          "content_type": "text/plain; charset=utf-8"}),
         ({"action": "get_object", "key": "a/1.txt"},
          {"body": "héllo", "encoding": "utf-8", "size": 6, "truncated": False,
           "content_type": "text/plain; charset=utf-8"}),
@@ -300,6 +301,8 @@ CONNECTION_FORMS: list[tuple[str, str, Any]] = [
                  f"?endpoint_url={url}"),
     ("airflow-json", "AIRFLOW_CONN_S3_URI", json_conn),
     ("gridflow-json", "GRIDFLOW_CONN_S3_URI", json_conn),
+    ("generic-type", "AIRFLOW_CONN_S3_URI",
+     lambda url: json_conn(url).replace('"conn_type": "aws"', '"conn_type": "generic"')),
     ("json-service-config-endpoint", "AIRFLOW_CONN_S3_URI",
      lambda url: json_conn("http://127.0.0.1:9", service_config={"s3": {"endpoint_url": url}})),
     ("json-credentials-in-extra", "AIRFLOW_CONN_S3_URI",
