@@ -136,7 +136,7 @@ _REQUIRED: dict[str, tuple[str, ...]] = {
 # Parts of argument names that mean "a credential" (checked on names that are
 # not arguments of the runner, so "key" itself stays the object key).
 _CREDENTIAL_NAME = re.compile(
-    r"access_?key|secret|session_?token|password|passwd|credential|^token$|^aws_", re.IGNORECASE
+    r"access_?key|secret|session_?token|password|passwd|credential|^token$", re.IGNORECASE
 )
 _SIZE = re.compile(r"^\s*(\d+)\s*([kmg]i?b?|b)?\s*$", re.IGNORECASE)
 _SIZE_UNITS = {"": 1, "b": 1, "k": 1000, "m": 1000**2, "g": 1000**3,
@@ -454,7 +454,7 @@ def _presign(client: S3Client, inputs: S3Inputs) -> S3Outputs:
     url = client.generate_presigned_url(
         "put_object" if inputs.method == "PUT" else "get_object",
         Params=params,
-        ExpiresIn=int(inputs.expires),
+        ExpiresIn=max(1, round(inputs.expires)),  # whole seconds in the signature
     )
     return S3Outputs(action="presign", bucket=bucket, key=key, url=url)
 
