@@ -33,7 +33,8 @@ role) — never from grid text: arguments named like credentials are refused
 with a message saying so (:meth:`S3Inputs.refused_argument`). The
 connection's secrets are registered with the run's masker before use.
 
-Output: ``success``, ``action``, ``bucket``, ``key``, ``status`` (HTTP status
+Output: ``success`` (true: a failed action fails the step instead, as
+burstgridgo's runner had the field), ``action``, ``bucket``, ``key``, ``status`` (HTTP status
 of the response that finished the action: for a ``file`` put, the HEAD that
 reads back what the transfer manager stored), ``etag`` (without quotes; a
 multipart upload's ends in ``-<parts>``), ``size`` (bytes: stored, or the
