@@ -35,6 +35,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
+from gridflow import connections
 from gridflow.errors import RunnerError, StepCancelled, UsageError, WaitError
 from gridflow.plan import Plan, Step
 from gridflow.runtime.execute import (
@@ -227,6 +228,8 @@ def run_grid(
         from prefect import flow
         from prefect.states import Completed, Failed
         from prefect.task_runners import ThreadPoolTaskRunner
+
+        from gridflow.prefect_blocks import block_resolver
     except ImportError as exc:  # pragma: no cover - depends on the installed extras
         raise UsageError(
             'the prefect engine needs Prefect: pip install "gridflow[prefect]"'
@@ -302,8 +305,10 @@ def run_grid(
         validate_parameters=False,
         log_prints=False,
     )(drive)
-    # return_state: a failed grid is a result to report, not an exception to raise.
-    grid_flow(shown, return_state=True)
+    # Steps naming a connection find it in a GridflowConnection block first.
+    with connections.use_resolver(block_resolver(), name="Prefect GridflowConnection blocks"):
+        # return_state: a failed grid is a result to report, not an exception to raise.
+        grid_flow(shown, return_state=True)
     return run
 
 

@@ -42,6 +42,7 @@ from gridflow.engines.airflow.instance import (
 from gridflow.engines.airflow.names import instances_task_id, shard_task_id, task_id_for
 from gridflow.engines.airflow.records import ERROR_XCOM_KEY, Cipher, seal, unseal
 from gridflow.errors import GridflowError
+from gridflow.hooks.connections import register as register_airflow_connections
 from gridflow.plan import LazyPlan, Plan
 from gridflow.plan.variables import resolve_values
 from gridflow.runtime.masking import Masker
@@ -108,6 +109,8 @@ class _GridOperator(BaseOperator):
 
     def _context(self, context: Mapping[str, Any]) -> tuple[RunContext, _XComRecords]:
         plan = self.plan
+        # Steps naming a connection (s3's connection = "...") read Airflow's.
+        register_airflow_connections()
         # GridRun adds the sensitive variables' values to this masker, and every
         # secret it learns also goes to Airflow's own masker (task logs).
         masker = Masker(on_secret=_on_secret)

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+from collections.abc import Callable
 from typing import Any, ClassVar, Generic, TypeVar
 
 from pydantic import BaseModel, ConfigDict
@@ -33,6 +34,15 @@ class RunnerInputs(BaseModel):
     """Base of every runner's inputs: unknown arguments are errors."""
 
     model_config = ConfigDict(extra="forbid", arbitrary_types_allowed=True)
+
+    @classmethod
+    def refused_argument(cls, name: str) -> str | None:
+        """Why ``name`` may never be an argument of this runner, or None.
+
+        The grid loader reports this instead of a plain "unknown argument" (a
+        runner that takes credentials only from connections says so here).
+        """
+        return None
 
 
 class RunnerOutputs(BaseModel):
@@ -52,6 +62,9 @@ class RunContext:
     logger: logging.Logger = dataclasses.field(
         default_factory=lambda: logging.getLogger("gridflow.runner")
     )
+    # Registers secret values the runner learns while running (a connection's
+    # password) with the run's masker, so logs and reports never show them.
+    mask: Callable[[Any], None] = dataclasses.field(default=lambda value: None)  # no masker
 
 
 class Runner(Generic[InputsT, OutputsT]):

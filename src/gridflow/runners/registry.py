@@ -35,6 +35,7 @@ _BUILTIN_RUNNERS: dict[str, str] = {
     "rke2": "gridflow.runners.node_actions:Rke2Runner",
     "ping": "gridflow.runners.node_actions:PingRunner",
     "test": "gridflow.runners.node_actions:TestRunner",
+    "s3": "gridflow.runners.s3:S3Runner",
 }
 
 _BUILTIN_RESOURCES: dict[str, str] = {

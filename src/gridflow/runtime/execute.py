@@ -151,6 +151,8 @@ async def run_attempt(
         resources=resources,
         logger=logger or logging.getLogger("gridflow.runner"),
     )
+    if masker is not None:
+        ctx.mask = masker.add
     if step.delay_before_s:
         await asyncio.sleep(step.delay_before_s)
     runner = runner_cls()

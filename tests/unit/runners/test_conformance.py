@@ -43,6 +43,8 @@ SAMPLES: dict[str, Callable[[str], dict[str, Any]]] = {
     "rke2": lambda url: {"action": "start", "mode": "agent"},
     "ping": lambda url: {"action": "echo", "message": "hi"},
     "test": lambda url: {"action": "output", "lines": 2, "width": 3},
+    # A presigned-URL upload is a plain PUT: the test server takes it.
+    "s3": lambda url: {"action": "upload", "source_path": __file__, "upload_url": f"{url}/echo"},
 }  # fmt: skip
 # Samples that talk to the Socket.IO test server: given its URL instead.
 SOCKETIO_SAMPLES = frozenset({"socketio"})

@@ -87,7 +87,17 @@ class StepRules(LoadRules):
                     f'"{sub.type} {{ }}" is a block; arguments are written name = value',
                     f"write {sub.type} = {{ ... }}",
                 )
+            refused = getattr(model, "refused_argument", None)
             for aname, attr in ab.attrs.items():
+                reason = refused(aname) if callable(refused) else None
+                if reason:
+                    self.error(
+                        attr.pos,
+                        "refused-argument",
+                        f'argument "{aname}" is not accepted by {what}',
+                        reason,
+                    )
+                    continue
                 if fields and aname not in fields:
                     hint = suggest(aname, fields) or "arguments: " + ", ".join(sorted(fields))
                     self.error(
