@@ -58,7 +58,8 @@ def main() -> None:
 
         configure_prefect_environment(Path(tempfile.mkdtemp(prefix="gridflow-bench-")))
         _run("prefect", 1, "tasks")  # start the embedded API once, outside the timings
-    print(f"{'engine':8} {'instances':>9} {'tasks s':>9} {'burst s':>9} {'ms/task':>8} {'ratio':>7}")
+    header = ("engine", "instances", "tasks s", "burst s", "ms/task", "ratio")
+    print("{:8} {:>9} {:>9} {:>9} {:>8} {:>7}".format(*header))
     for engine in engines:
         for n in (int(s) for s in args.sizes.split(",")):
             tasks = _run(engine, n, "tasks")

@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 
 from tests.support.http_server import LocalHTTPServer
+from tests.support.moto_server import moto_s3  # noqa: F401  (session fixture: S3 on 127.0.0.1)
 from tests.support.socketio_server import LocalSocketIOServer
 from tests.support.standins import WATCHED_ENV, Standins, write_standins
-from tests.support.moto_server import moto_s3  # noqa: F401  (session fixture: S3 on 127.0.0.1)
 
 
 @pytest.fixture(scope="session")
