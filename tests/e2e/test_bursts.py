@@ -334,3 +334,29 @@ def test_known_delays_give_known_percentiles(
     assert latency["p90"] >= 80
     assert latency["max"] >= 90
     assert latency["min"] <= latency["p50"] <= latency["p90"] <= latency["max"]
+
+
+def test_socketio_clients_in_a_burst(run_grid: GridRunner, socketio_server: object) -> None:
+    # Any runner can run in a burst: here 40 Socket.IO clients, each one
+    # connect + emit + wait for the echo, measured like HTTP requests.
+    url = socketio_server.url  # type: ignore[attr-defined]
+    result = run_grid(
+        f"""
+        step "socketio" "clients" {{
+          count = 40
+          mode  = "burst"
+          concurrency {{ limit = 20 }}
+          arguments {{
+            url        = "{url}"
+            emit_event = "echo"
+            emit_data  = {{ n = count.index }}
+            on_event   = "echo_reply"
+          }}
+        }}
+        """
+    )
+    assert result.exit_code == 0, result.stderr
+    clients = result.step("socketio.clients")
+    assert clients["succeeded"] == 40
+    assert clients["metrics"]["requests"] == 40
+    assert clients["metrics"]["latency_ms"]["p50"] > 0

@@ -204,7 +204,7 @@ CASES: dict[str, tuple[str, list[str]]] = {
     "unknown-meta-argument": (
         'step "print" "a" {\n  retries = 3\n  arguments { input = "x" }\n}\n',
         [
-            'main.hcl:2:3: error: unknown attribute "retries" in step "print.a" [unknown-attribute]\n  hint: allowed here: count, for_each, depends_on, timeout, delay_before, delay_after, if, abort_if_false, continue_on_error, sensitive, mode, rate, duration, shards, processes, abort_on_fail'
+            'main.hcl:2:3: error: unknown attribute "retries" in step "print.a" [unknown-attribute]\n  hint: allowed here: count, for_each, depends_on, timeout, delay_before, delay_after, if, abort_if_false, continue_on_error, sensitive, mode, rate, duration, shards, abort_on_fail'
         ],
     ),
     "unknown-block": (

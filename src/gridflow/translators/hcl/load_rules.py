@@ -1,5 +1,6 @@
 """Loader rules for a step's load settings: ``mode``, ``rate``, ``duration``,
-``shards``, ``processes``, ``abort_on_fail`` and the ``thresholds`` block.
+``shards``, ``abort_on_fail`` and the ``thresholds`` block (``processes`` is
+not implemented yet).
 
 They are meta-arguments like ``retry``: evaluated when the grid is compiled
 (variables and locals only), so a bad rate or threshold is a load error with
@@ -22,9 +23,8 @@ from gridflow.translators.hcl.helpers import _kind, _loc, is_whole
 
 _RATE = re.compile(r"^\s*([0-9]+(?:\.[0-9]*)?)\s*/\s*([0-9]*\.?[0-9]*\s*(?:ms|s|m|h))\s*$")
 MAX_SHARDS = 1000
-MAX_PROCESSES = 64
 # Attributes that only make sense when a step runs as a burst.
-BURST_ONLY = ("rate", "duration", "shards", "processes", "abort_on_fail")
+BURST_ONLY = ("rate", "duration", "shards", "abort_on_fail")
 
 
 def parse_rate(value: Any) -> float:
@@ -88,7 +88,9 @@ class LoadRules(GraphRules):
                         f"duration of {what}: {exc}",
                         'e.g. duration = "60s"',
                     )
-        for name, top in (("shards", MAX_SHARDS), ("processes", MAX_PROCESSES)):
+        # processes (several cores in one worker) is reported as not
+        # implemented by the step rules; shards are the way to scale out.
+        for name, top in (("shards", MAX_SHARDS),):
             if name in attrs:
                 n = self._static_attr(blk, name, conv)
                 if n is None:

@@ -47,11 +47,11 @@ STEP_ATTRS = (
     "rate",
     "duration",
     "shards",
-    "processes",
     "abort_on_fail",
 )
 STEP_BLOCKS = ("arguments", "uses", "retry", "concurrency", "thresholds")
 NOT_IMPLEMENTED_ATTRS = (
+    "processes",
     "throttle",
     "on_fail",
 )
