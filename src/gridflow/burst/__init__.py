@@ -1,0 +1,1 @@
+"""Burst execution: one engine task runs every instance of a fan-out concurrently."""
