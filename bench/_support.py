@@ -79,6 +79,22 @@ def ensure_debian_packages(*packages: str) -> None:
     subprocess.run([str(DEBIAN_TOOLS), *packages], check=True, timeout=600)
 
 
+def ensure_bench_extra(*modules: str) -> None:
+    """Install the ``bench`` extra (Locust) into this venv if a module is missing."""
+    import importlib.util
+    import sys
+
+    if all(importlib.util.find_spec(m) is not None for m in modules):
+        return
+    uv = Path(sys.executable).parent / "uv"
+    if uv.exists():
+        cmd = [str(uv), "pip", "install", "--quiet", "--python", sys.executable]
+    else:
+        cmd = [sys.executable, "-m", "pip", "install", "--quiet"]
+    print(f"installing the bench extra for: {', '.join(modules)}", file=sys.stderr)
+    subprocess.run([*cmd, "-e", f"{REPO}[bench]"], check=True, timeout=600)
+
+
 def free_port() -> int:
     """A TCP port on 127.0.0.1 that nothing listens on right now."""
     with socket.socket() as sock:
