@@ -47,6 +47,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import functools
+import re
 from collections.abc import Callable, Coroutine, Iterable
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeVar
@@ -80,6 +81,7 @@ AUTO_ORDER: tuple[Literal["pyreqwest", "aiohttp", "httpx"], ...] = ("pyreqwest",
 USER_AGENT = f"gridflow/{__version__}"
 _EMPTY: tuple[tuple[str, str], ...] = ()
 _SCHEMES = ("http://", "https://")
+_TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")  # RFC 9110 token: methods, header names
 T = TypeVar("T")
 
 
@@ -214,6 +216,31 @@ def _failure(kind: str, request: BurstRequest, detail: str, timeout_s: float) ->
     return ExpectedError(f"{what}: {detail}", details=details)
 
 
+def _malformed(request: BurstRequest) -> str | None:
+    """What is wrong with the request's method or headers, if anything.
+
+    Only called once a library has refused a request, to tell a bad method
+    or header from a bad URL; never names a header's value (it may be a
+    secret).
+    """
+    if not _TOKEN.fullmatch(request.method):
+        return f'method "{request.method}" is not an HTTP method such as GET or POST'
+    for name, value in request.headers:
+        if not _TOKEN.fullmatch(name):
+            return f'header name "{name}" has characters a header name cannot have'
+        if any(c in value for c in "\r\n\0"):
+            return f'the value of header "{name}" has a line break or NUL character'
+    return None
+
+
+def _refused(request: BurstRequest, detail: str, timeout_s: float) -> RunnerError:
+    """A request the library would not send: a bad method or header, else the URL."""
+    problem = _malformed(request)
+    if problem is not None:
+        return _failure("http", request, f"{problem}; fix it in the step's arguments", timeout_s)
+    return _failure("url", request, detail, timeout_s)
+
+
 def _joined(pairs: Iterable[tuple[str, str]]) -> dict[str, str]:
     headers: dict[str, str] = {}
     for name, value in pairs:
@@ -292,7 +319,7 @@ class _PyreqwestTransport:
         causes = [c["message"] for c in (getattr(exc, "details", None) or {}).get("causes") or []]
         detail = causes[-1] if causes else str(exc)
         if isinstance(exc, px.BuilderError) or not isinstance(exc, px.PyreqwestError):
-            return _failure("url", request, detail, self._timeout_s)
+            return _refused(request, detail, self._timeout_s)
         if isinstance(exc, px.RedirectError):
             return _failure("redirects", request, detail, self._timeout_s)
         if isinstance(exc, px.RequestTimeoutError):
@@ -367,15 +394,18 @@ class _AiohttpTransport:
                 data = await response.read()
                 status = response.status
                 headers = _joined(response.headers.items()) if keep_headers else {}
-        except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+        except (aiohttp.ClientError, asyncio.TimeoutError, ValueError) as exc:
+            # ValueError: aiohttp refuses a bad method or header value with one.
             raise self._converted(exc, request) from exc
         return BurstResponse(status, headers, data if keep_body else None, len(data))
 
     def _converted(self, exc: Exception, request: BurstRequest) -> RunnerError:
         detail = str(exc) or type(exc).__name__
-        if isinstance(exc, aiohttp.InvalidURL | aiohttp.NonHttpUrlClientError):
-            kind = "url"
-        elif isinstance(exc, aiohttp.ClientConnectorCertificateError):
+        if isinstance(exc, aiohttp.InvalidURL | aiohttp.NonHttpUrlClientError) or not isinstance(
+            exc, aiohttp.ClientError | asyncio.TimeoutError
+        ):
+            return _refused(request, detail, self._timeout_s)
+        if isinstance(exc, aiohttp.ClientConnectorCertificateError):
             kind = "tls"
         elif isinstance(exc, aiohttp.TooManyRedirects):
             kind = "redirects"
@@ -436,9 +466,11 @@ class _HttpxTransport:
                 timeout=self._timeout_s if request.timeout_s is None else request.timeout_s,
             )
         except httpx.InvalidURL as exc:
-            raise _failure("url", request, str(exc), self._timeout_s) from exc
+            raise _refused(request, str(exc), self._timeout_s) from exc
         try:
             response = await self._client.send(built)  # reads the whole body
+        except httpx.LocalProtocolError as exc:  # h11 refused the method or a header
+            raise _refused(request, str(exc), self._timeout_s) from exc
         except httpx.HTTPError as exc:
             # The one conversion of httpx errors, shared with http_request.
             raise _httpx_converted(exc, request.method, request.url, built) from exc

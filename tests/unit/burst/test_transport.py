@@ -209,6 +209,25 @@ def test_an_invalid_url_is_expected_error(kind: str, url: str) -> None:
     assert "http://" in err.message  # says how to fix it
 
 
+@pytest.mark.parametrize(
+    ("method", "headers", "said"),
+    [
+        ("GE T", (), 'method "GE T" is not an HTTP method'),
+        ("GET", (("Authorization", "Bearer s3cret\nX-Injected: 1"),), 'header "Authorization"'),
+    ],
+    ids=["method", "header-value"],
+)
+@pytest.mark.parametrize("kind", KINDS)
+def test_a_malformed_request_is_expected_error(
+    http_server: LocalHTTPServer, kind: str, method: str, headers: tuple[tuple[str, str]], said: str
+) -> None:
+    err = failure(kind, BurstRequest(method, f"{http_server.url}/echo", headers=headers))
+    assert isinstance(err, ExpectedError)
+    assert err.details["kind"] == "http"
+    assert said in err.message
+    assert "s3cret" not in err.message  # header values may be secrets
+
+
 @pytest.fixture(scope="module")
 def tls_server() -> Iterator[LocalHTTPServer]:
     with LocalHTTPServer(tls=True) as server:
