@@ -43,6 +43,7 @@ import dataclasses
 import datetime
 import functools
 import json
+import os
 import re
 import resource
 import subprocess
@@ -277,7 +278,9 @@ def fmt(value: float | None, spec: str) -> str:
 
 
 def print_report(doc: dict[str, Any]) -> None:
+    load = doc["load_average_1m"]
     print(f"\n{doc['date']}, {doc['machine']}")
+    print(f"load average (1 min) {load['before']:.2f} before, {load['after']:.2f} after")
     print(
         f"nginx {doc['nginx_url']} (1 worker), {doc['requests']:,} requests or "
         f"{doc['seconds']} s (time-based tools), {CONCURRENCY} in flight, "
@@ -336,6 +339,7 @@ def main() -> int:
 
     ensure_debian_packages("nginx-light", "wrk")
     ensure_bench_extra("locust")
+    load_before = os.getloadavg()[0]
     nginx: Nginx
     with running_nginx() as nginx:
         url = nginx.url
@@ -366,6 +370,8 @@ def main() -> int:
     doc = {
         "date": datetime.date.today().isoformat(),
         "machine": machine(),
+        # Other work on the machine skews every row: say how busy it was.
+        "load_average_1m": {"before": load_before, "after": os.getloadavg()[0]},
         "nginx_url": url,
         "requests": requests,
         "seconds": seconds,

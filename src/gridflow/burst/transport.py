@@ -3,22 +3,24 @@
 A burst sends hundreds of thousands of requests from one process, so the
 client library sets the ceiling. :func:`open_transport` gives one
 :class:`HttpTransport` over one of three libraries, measured side by side
-against one local nginx (``bench/http_burst.py``, 64 in flight, 2 cores):
+against one local nginx (``bench/http_burst.py``, 64 in flight, 2 cores;
+numbers in docs/benchmarks.md):
 
-=============  ===================  =========================================
-library        req/s (uvloop)       what it lacks
-=============  ===================  =========================================
-``pyreqwest``  ~17-19k (fastest)    Python < 3.11 (no wheels); no typed TLS
-                                    error (certificate failures are told
-                                    from the error text); rustls refuses a
-                                    self-signed certificate that is also a
-                                    CA (``CaUsedAsEndEntity``), which
-                                    OpenSSL accepts when trusted
-``aiohttp``    ~7k                  nothing the burst needs
-``httpx``      ~0.4-0.5k            nothing; its pool is slow with many
-                                    requests in flight (kept as the last
-                                    fallback; single requests use it)
-=============  ===================  =========================================
+=============  =======================  =====================================
+library        speed (uvloop)           what it lacks
+=============  =======================  =====================================
+``pyreqwest``  fastest: ~2.5x aiohttp   Python < 3.11 (no wheels); a typed
+                                        TLS error (certificate failures are
+                                        told from the error text); rustls
+                                        refuses a self-signed certificate
+                                        that is also a CA
+                                        (``CaUsedAsEndEntity``), which
+                                        OpenSSL accepts once trusted
+``aiohttp``    second                   nothing the burst needs
+``httpx``      ~1/15 of aiohttp         nothing; its pool is slow with many
+                                        requests in flight (last fallback;
+                                        single requests use it)
+=============  =======================  =====================================
 
 ``auto`` takes the first of pyreqwest, aiohttp, httpx that imports. All
 three support what the interface offers: ``follow_redirects``,
@@ -34,12 +36,12 @@ Failures are gridflow errors with the same kinds as ``http_request``
 (:func:`gridflow.runners.http_request._converted`): :class:`RetryableError`
 with ``details = {"url", "kind"}``, kind ``"connect"``, ``"timeout"`` or
 ``"read"``; :class:`ExpectedError` with kind ``"url"``, ``"tls"``,
-``"redirects"`` or ``"http"``. A response with status 500 is a response,
-not an error.
+``"redirects"`` or ``"http"`` (also a method or header the library refuses
+to send). A response with status 500 is a response, not an error.
 
 :func:`new_event_loop` gives a uvloop loop where uvloop is installed (not on
-Windows): it more than doubles pyreqwest's rate and adds a third to
-aiohttp's. The burst engine runs its own loop with it.
+Windows): it nearly doubles pyreqwest's rate and adds about a third to
+aiohttp's. The burst engine runs its own loop with it (:func:`run`).
 """
 
 from __future__ import annotations
