@@ -11,8 +11,10 @@ Side by side in one run, against one private nginx on 127.0.0.1 (one worker,
     (httpx runs a twentieth of the requests: it is ~40x slower). Latency
     per request with ``perf_counter_ns``.
 (c) Locust, headless, one process, 64 FastHttpUsers with no wait, for
-    ``--seconds`` (this Locust has no ``--iterations``); req/s and p99 from
-    its CSV stats.
+    ``--seconds`` (this Locust has no ``--iterations``); p99 from its CSV
+    stats, req/s from its request count over the time between its
+    test_start and test_stop events (its CSV Requests/s divides by whole
+    seconds, off by up to 20 % in a 5 s run).
 (d) ``gridflow run`` of a grid with one ``mode = "burst"`` http_request step
     of ``--requests`` instances, on the local engine; req/s and p99 from the
     step's metrics in ``-o json``. Until the burst engine exists this row
@@ -162,8 +164,32 @@ def run_loop(client: str, loop: str, url: str, requests: int, label: str, group:
 # -- (c) Locust -------------------------------------------------------------------
 
 LOCUSTFILE = """\
-from locust import constant, task
+import json
+import os
+import time
+
+from locust import constant, events, task
 from locust.contrib.fasthttp import FastHttpUser
+
+started = []
+
+
+@events.test_start.add_listener
+def on_start(environment, **kwargs):
+    started.append(time.perf_counter())
+
+
+@events.test_stop.add_listener
+def on_stop(environment, **kwargs):
+    # Locust's own Requests/s divides by whole seconds; this is exact.
+    with open(os.environ["BENCH_LOCUST_RESULT"], "w") as f:
+        json.dump(
+            {
+                "seconds": time.perf_counter() - started[0],
+                "requests": environment.stats.total.num_requests,
+            },
+            f,
+        )
 
 
 class Get(FastHttpUser):
@@ -180,26 +206,31 @@ def locust_number(text: str) -> float | None:
 
 
 def run_locust(url: str, seconds: int) -> Row:
+    label = "Locust FastHttpUser"
     with tempfile.TemporaryDirectory(prefix="gridflow-bench-locust-") as tmp:
         locustfile = Path(tmp) / "locustfile.py"
         locustfile.write_text(LOCUSTFILE)
         csv_prefix = Path(tmp) / "run"
+        result = Path(tmp) / "result.json"
         cmd = [
             str(BIN / "locust"), "-f", str(locustfile), "--headless",
             "-u", str(CONCURRENCY), "-r", str(CONCURRENCY), "-t", f"{seconds}s",
             "-H", url.rstrip("/"), "--csv", str(csv_prefix), "--only-summary",
             "--loglevel", "WARNING", "--stop-timeout", "5",
         ]  # fmt: skip
-        out = subprocess.run(cmd, capture_output=True, text=True, timeout=seconds + 60, cwd=tmp)
+        env = {**os.environ, "BENCH_LOCUST_RESULT": str(result)}
+        out = subprocess.run(
+            cmd, capture_output=True, text=True, timeout=seconds + 60, cwd=tmp, env=env
+        )
         stats = Path(f"{csv_prefix}_stats.csv")
-        if not stats.exists():
-            return Row("Locust FastHttpUser", "locust", note=f"failed: {first_line(out.stderr)}")
+        if not (stats.exists() and result.exists()):
+            return Row(label, "locust", note=f"failed: {first_line(out.stderr)}")
         with stats.open(newline="") as f:
             total = next(r for r in csv.DictReader(f) if r["Name"] == "Aggregated")
-    requests = int(total["Request Count"])
-    rps = locust_number(total["Requests/s"])
-    row = Row("Locust FastHttpUser", "locust", requests, requests / rps if rps else None, rps)
-    row.p99_ms = locust_number(total["99%"])
+        counted = json.loads(result.read_text())
+    row = Row(label, "locust", int(counted["requests"]), float(counted["seconds"]))
+    row.rps = row.requests / row.seconds if row.requests and row.seconds else None
+    row.p99_ms = locust_number(total["99%"])  # Locust rounds to its histogram buckets
     failures = int(total["Failure Count"])
     row.note = f"{failures} failures" if failures else ""
     return row
@@ -332,9 +363,9 @@ def main() -> int:
     args = parser.parse_args()
     requests = 20_000 if args.quick else args.requests
     seconds = args.seconds or (5 if args.quick else 20)
-    if requests < CONCURRENCY or seconds < 1 or args.repeat < 1:
+    if requests < CONCURRENCY or seconds < 2 or args.repeat < 1:
         parser.error(
-            f"--requests must be at least {CONCURRENCY}, --seconds and --repeat at least 1"
+            f"--requests must be at least {CONCURRENCY}, --seconds at least 2, --repeat at least 1"
         )
 
     ensure_debian_packages("nginx-light", "wrk")
