@@ -74,6 +74,8 @@ class _Member:
     resources: dict[str, Any]
     metrics: BurstMetrics
     records: list[dict[str, Any]] | None
+    kernel: Any = None  # HttpKernel: http_request through the fast transport
+    need_output: bool = True  # something reads this member's outputs
 
 
 async def run_burst(
@@ -104,6 +106,7 @@ class _Burst:
         self.lag_ms_max = 0.0
         self.busy_samples: list[float] = []
         self.own_resources: list[Any] = []  # opened by the burst, closed when it ends
+        self.kernels: list[Any] = []
 
     # ------------------------------------------------------------------ set-up
     async def _prepare(self) -> ErrorInfo | None:
@@ -128,32 +131,55 @@ class _Burst:
             except RunnerError as exc:
                 return ErrorInfo(exc.kind, f"{step.id}: {exc.message}")
             shared = getattr(cls, "burst_resources", None)
-            if not step.uses and callable(shared):
+            if not step.uses and callable(shared) and step.runner != "http_request":
                 limit = self.root.concurrency_limit or DEFAULT_LIMIT
                 resources = shared(constant, limit)
                 for resource in resources.values():
                     self.own_resources.append(resource)
                     await resource.open()
-            self.members.append(
-                _Member(
-                    step=step,
-                    runner=cls(),
-                    inputs_model=cls.Inputs,
-                    constant=constant,
-                    fixed_inputs=fixed,
-                    resources=resources,
-                    metrics=BurstMetrics(),
-                    records=[] if step.id in self.part.keep else None,
-                )
+            member = _Member(
+                step=step,
+                runner=cls(),
+                inputs_model=cls.Inputs,
+                constant=constant,
+                fixed_inputs=fixed,
+                resources=resources,
+                metrics=BurstMetrics(),
+                records=[] if step.id in self.part.keep else None,
+                # A later step of the chain may read it ([each]), or a step after the burst.
+                need_output=step.id in self.part.keep or step is not self.part.members[-1],
             )
+            if step.runner == "http_request":
+                member.kernel = await self._http_kernel(step, constant, resources)
+            self.members.append(member)
         return None
+
+    async def _http_kernel(
+        self, step: Step, constant: dict[str, Any], resources: dict[str, Any]
+    ) -> Any:
+        from gridflow.burst.http_kernel import HttpKernel
+        from gridflow.runners.http_client import HttpClientResource
+
+        client = resources.get("client")
+        if client is not None and not isinstance(client, HttpClientResource):
+            return None
+        kernel = await HttpKernel.open(
+            constant,
+            self.part.evaluator.varying(step),
+            client if step.uses else None,
+            self.root.concurrency_limit or DEFAULT_LIMIT,
+            step.timeout_s,
+        )
+        if kernel is not None:
+            self.kernels.append(kernel)
+        return kernel
 
     # --------------------------------------------------------------------- run
     async def run(self) -> Outcome:
         try:
             return await self._run()
         finally:
-            for resource in self.own_resources:
+            for resource in [*self.kernels, *self.own_resources]:
                 try:
                     await resource.close()
                 except Exception:  # closing must not hide the burst's result
@@ -303,7 +329,9 @@ class _Burst:
                 await asyncio.sleep(step.delay_before_s)
             start = time.perf_counter()
             try:
-                if step.timeout_s is not None:
+                if m.kernel is not None:  # the step's timeout is the request's
+                    result = await m.kernel.call(inputs, m.need_output)
+                elif step.timeout_s is not None:
                     result = await asyncio.wait_for(m.runner.run(inputs, ctx), step.timeout_s)
                 else:
                     result = await m.runner.run(inputs, ctx)

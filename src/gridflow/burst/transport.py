@@ -33,7 +33,7 @@ the end, so the connection goes back to the pool, and dropped unless
 ``keep_body``; headers are copied only with ``keep_headers``.
 
 Failures are gridflow errors with the same kinds as ``http_request``
-(:func:`gridflow.runners.http_request._converted`): :class:`RetryableError`
+(:func:`gridflow.runners.http_request.convert_error`): :class:`RetryableError`
 with ``details = {"url", "kind"}``, kind ``"connect"``, ``"timeout"`` or
 ``"read"``; :class:`ExpectedError` with kind ``"url"``, ``"tls"``,
 ``"redirects"`` or ``"http"`` (also a method or header the library refuses
@@ -60,7 +60,8 @@ import httpx
 
 from gridflow._version import __version__
 from gridflow.errors import ExpectedError, RetryableError, RunnerError
-from gridflow.runners.http_request import _converted as _httpx_converted
+from gridflow.runners.http_request import convert_error as _httpx_converted
+from gridflow.runtime.loop import new_event_loop
 
 if TYPE_CHECKING:
     # pyreqwest has no wheels for Python < 3.11: imported where it is used,
@@ -161,16 +162,6 @@ async def open_transport(
         f"no HTTP transport can be used here: {'; '.join(missing)}; choose transport "
         f'"auto" (it falls back to aiohttp) or install the missing library'
     )
-
-
-def new_event_loop() -> asyncio.AbstractEventLoop:
-    """A uvloop event loop where uvloop is installed, else asyncio's default."""
-    try:
-        import uvloop
-    except ImportError:
-        return asyncio.new_event_loop()
-    loop: asyncio.AbstractEventLoop = uvloop.new_event_loop()
-    return loop
 
 
 def run(main: Coroutine[Any, Any, T]) -> T:

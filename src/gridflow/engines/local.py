@@ -13,6 +13,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from gridflow.plan import Plan
+from gridflow.runtime import loop
 from gridflow.runtime.execute import ResourcePool, error_info, run_work
 from gridflow.runtime.masking import Masker
 from gridflow.runtime.scheduler import GridRun, Work
@@ -101,7 +102,7 @@ def run_grid(
     on_event: Callable[[str, Instance], None] | None = None,
 ) -> GridRun:
     """Synchronous wrapper of :func:`run_grid_async` (same signature as the Prefect engine's)."""
-    return asyncio.run(
+    return loop.run(
         run_grid_async(
             plan,
             values,

@@ -45,6 +45,7 @@ from gridflow.errors import GridflowError
 from gridflow.hooks.connections import register as register_airflow_connections
 from gridflow.plan import LazyPlan, Plan
 from gridflow.plan.variables import resolve_values
+from gridflow.runtime import loop
 from gridflow.runtime.masking import Masker
 from gridflow.translators.hcl.varsources import collect_overrides
 
@@ -219,14 +220,14 @@ class GridBurstOperator(_GridOperator):
         assert ctx.masker is not None
         try:
             if self.shards > 1 and not self.merge:
-                result = asyncio.run(
+                result = loop.run(
                     run_burst_shard(ctx, self.step_id, int(self.shard), records, logger=log)
                 )
                 return seal(result, ctx.masker, records.cipher)
             if self.merge:
                 shard_results = records.shard_results(self.step_id)
             else:
-                shard_results = [asyncio.run(run_burst_shard(ctx, self.step_id, 0, records))]
+                shard_results = [loop.run(run_burst_shard(ctx, self.step_id, 0, records))]
             members, verdict, message = merge_burst(ctx, self.step_id, shard_results, records)
             shown = seal(members, ctx.masker, records.cipher)
         except GridflowError as exc:

@@ -159,8 +159,9 @@ class HttpRequestRunner(Runner[HttpRequestInputs, HttpRequestOutputs]):
             await own.close()
 
 
-async def send(client: HttpClientResource, inputs: HttpRequestInputs) -> HttpRequestOutputs:
-    """Send ``inputs`` through ``client``; every httpx error is converted here."""
+def build_request(client: HttpClientResource, inputs: HttpRequestInputs) -> httpx.Request:
+    """The request ``inputs`` describe, joined to ``client``'s base URL and
+    defaults; bursts build it once and send it through a faster transport."""
     headers = lower_headers(inputs.headers)
     if inputs.auth is not None:
         headers["authorization"] = inputs.auth.header()
@@ -182,11 +183,16 @@ async def send(client: HttpClientResource, inputs: HttpRequestInputs) -> HttpReq
             for name, value in inputs.query.items():
                 params.extend((name, v) for v in (value if isinstance(value, list) else [value]))
             extra["params"] = params
-        request = client.build_request(inputs.method, inputs.url, headers=headers, **extra)
+        return client.build_request(inputs.method, inputs.url, headers=headers, **extra)
     except httpx.InvalidURL as exc:
         raise ExpectedError(
             f"{what}: invalid URL: {exc}", details={"url": inputs.url, "kind": "url"}
         ) from exc
+
+
+async def send(client: HttpClientResource, inputs: HttpRequestInputs) -> HttpRequestOutputs:
+    """Send ``inputs`` through ``client``; every httpx error is converted here."""
+    request = build_request(client, inputs)
     url = str(request.url)
     started = time.perf_counter()
     try:
@@ -196,7 +202,7 @@ async def send(client: HttpClientResource, inputs: HttpRequestInputs) -> HttpReq
         finally:
             await response.aclose()
     except httpx.HTTPError as exc:
-        raise _converted(exc, inputs.method, url, request) from exc
+        raise convert_error(exc, inputs.method, url, request) from exc
     duration_ms = (time.perf_counter() - started) * 1000
     text = raw.decode(response.encoding or "utf-8", errors="replace")
     parsed: Any = None
@@ -240,7 +246,9 @@ async def _read_capped(response: httpx.Response, limit: int) -> tuple[bytes, boo
     return b"".join(chunks), False
 
 
-def _converted(exc: httpx.HTTPError, method: str, url: str, request: httpx.Request) -> RunnerError:
+def convert_error(
+    exc: httpx.HTTPError, method: str, url: str, request: httpx.Request
+) -> RunnerError:
     what = f"{method} {url}"
     if isinstance(exc, httpx.UnsupportedProtocol):
         return ExpectedError(
@@ -267,12 +275,13 @@ def _converted(exc: httpx.HTTPError, method: str, url: str, request: httpx.Reque
         )
     if isinstance(exc, httpx.ConnectError):
         return RetryableError(
-            f"{what}: could not connect: {exc or type(exc).__name__}",
+            f"{what}: could not connect: {str(exc) or type(exc).__name__}",
             details={"url": url, "kind": "connect"},
         )
     if isinstance(exc, httpx.TransportError):
         return RetryableError(
-            f"{what}: connection failed while exchanging the request: {exc or type(exc).__name__}",
+            f"{what}: connection failed while exchanging the request: "
+            f"{str(exc) or type(exc).__name__}",
             details={"url": url, "kind": "read"},
         )
     return ExpectedError(f"{what}: {exc}", details={"url": url, "kind": "http"})

@@ -19,6 +19,28 @@ from typing import Any, TypeVar
 T = TypeVar("T")
 
 
+def new_event_loop() -> asyncio.AbstractEventLoop:
+    """A uvloop event loop where uvloop is installed (not on Windows), else
+    asyncio's default. Every loop gridflow runs runners on is made here:
+    uvloop takes the burst's HTTP rate up 1.5-2x (bench/http_burst.py)."""
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.new_event_loop()
+    loop: asyncio.AbstractEventLoop = uvloop.new_event_loop()
+    return loop
+
+
+def run(main: Coroutine[Any, Any, T]) -> T:
+    """``asyncio.run`` on a :func:`new_event_loop` loop."""
+    runner_cls = getattr(asyncio, "Runner", None)  # Python >= 3.11
+    if runner_cls is None:
+        return asyncio.run(main)
+    with runner_cls(loop_factory=new_event_loop) as runner:
+        result: T = runner.run(main)
+        return result
+
+
 class RunnerLoop:
     """A daemon thread running an event loop, with per-run cancellation."""
 
@@ -30,7 +52,7 @@ class RunnerLoop:
     def _ensure(self) -> asyncio.AbstractEventLoop:
         with self._lock:
             if self._loop is None or self._loop.is_closed():
-                loop = asyncio.new_event_loop()
+                loop = new_event_loop()
                 ready = threading.Event()
 
                 def serve() -> None:
