@@ -72,17 +72,22 @@ class BurstMetrics:
         self.error_samples: list[dict[str, Any]] = []
         self._seconds: dict[int, _Second] = {}
         self._origin = int(self.started)
+        self._bucket: _Second | None = None  # the current second's, until tick()
+
+    def tick(self) -> None:
+        """Forget the current second's bucket so the next record looks it up
+        again (called a few times a second by the burst's monitor)."""
+        self._bucket = None
 
     # ---------------------------------------------------------------- record
     def record(
         self, latency_s: float, *, status_code: int | None = None, error_kind: str | None = None
     ) -> None:
         """One call: its latency, its HTTP status if it has one, its failure kind."""
-        now = time.time()
-        second = min(int(now) - self._origin, MAX_TIMELINE_SECONDS)
-        bucket = self._seconds.get(second)
+        # No clock read per call: the bucket is looked up again after tick().
+        bucket = self._bucket
         if bucket is None:
-            bucket = self._seconds[second] = _Second(new_histogram())
+            bucket = self._current_bucket()
         us = int(latency_s * 1_000_000)
         bucket.hist.record_value(LOWEST_US if us < LOWEST_US else min(us, HIGHEST_US))
         bucket.requests += 1
@@ -93,6 +98,15 @@ class BurstMetrics:
             bucket.failures += 1
             self.failures += 1
             self.errors[KIND_NAMES.get(error_kind, error_kind)] += 1
+
+    def _current_bucket(self) -> _Second:
+        now = time.time()
+        second = min(int(now) - self._origin, MAX_TIMELINE_SECONDS)
+        bucket = self._seconds.get(second)
+        if bucket is None:
+            bucket = self._seconds[second] = _Second(new_histogram())
+        self._bucket = bucket
+        return bucket
 
     def sample_error(self, instance: Any, kind: str, message: str) -> None:
         if len(self.error_samples) < ERROR_SAMPLES:

@@ -92,7 +92,7 @@ def wants_burst(step: Step, instances: int, threshold: int) -> bool:
     )
 
 
-class _Counted(Sequence[tuple[int, int]]):
+class CountedPairs(Sequence[tuple[int, int]]):
     """``count = N`` as (key, value) pairs without building N tuples up front:
     a million-instance burst must not hold a million of anything."""
 
@@ -398,7 +398,7 @@ class GridRun:
             return
         pairs: Sequence[tuple[Any, Any]]
         if step.fan_out is None:  # open model without count: arrivals are counted
-            pairs, keyed = _Counted(0), False
+            pairs, keyed = CountedPairs(0), False
         else:
             expr = step.fan_out.expr
             try:
@@ -412,7 +412,7 @@ class GridRun:
         if load.rate_per_s is not None and load.duration_s is not None:
             arrivals = max(1, math.ceil(load.rate_per_s * load.duration_s))
             if step.fan_out is None or len(pairs) > arrivals:
-                pairs = _Counted(arrivals)
+                pairs = CountedPairs(arrivals)
         sr.keyed = keyed
         if wants_burst(step, len(pairs), self.burst_threshold) and self._start_burst(sr, pairs):
             return
