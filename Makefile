@@ -64,8 +64,15 @@ test: setup lint typecheck
 	$(VENV)/bin/pytest -q -m "not airflow"
 	$(MAKE) test-airflow
 
+# Benchmarks print ratios against references measured side by side (wrk,
+# Locust, bare client loops, hand-written DAGs); results go to docs/benchmarks.md.
 bench: setup
+	$(UV) pip install --quiet --python $(PY) -e ".[prefect,dev,bench]"
+	tools/debian-packages nginx-light wrk
 	$(PY) bench/compile.py
+	$(PY) bench/burst_threshold.py
+	$(PY) bench/http_burst.py --repeat 3
+	$(PY) bench/burst_memory.py
 
 clean:
 	rm -rf $(VENV) $(AF_VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis
