@@ -1097,7 +1097,7 @@ def _per_instance(node: Any) -> bool:
 
 def _fan_out_pairs(
     kind: str, value: Any, pos: SourcePos
-) -> tuple[list[tuple[int | str, Any]], bool]:
+) -> tuple[Sequence[tuple[int | str, Any]], bool]:
     if kind == "count":
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise ExpressionError(
@@ -1110,7 +1110,7 @@ def _fan_out_pairs(
         n = int(value)
         if n < 0:
             raise ExpressionError(f"count must not be negative, got {n}", pos=pos)
-        return [(i, i) for i in range(n)], False
+        return CountedPairs(n), False
     if isinstance(value, dict):
         return [(str(k), value[k]) for k in sorted(value)], True
     if isinstance(value, list):
