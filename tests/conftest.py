@@ -12,6 +12,7 @@ from collections.abc import Iterator
 import pytest
 
 from tests.support.http_server import LocalHTTPServer
+from tests.support.sshd import SshNodes
 
 
 @pytest.fixture(scope="session")
@@ -24,3 +25,20 @@ def http_server() -> Iterator[LocalHTTPServer]:
     """
     with LocalHTTPServer() as server:
         yield server
+
+
+@pytest.fixture(scope="session")
+def ssh_nodes(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SshNodes]:
+    """Three real sshd nodes for the whole session: ``node1``..``node3`` on
+    127.0.0.2..127.0.0.4, logins as root with ``ssh_nodes.client_key``, host
+    keys in ``ssh_nodes.known_hosts`` (see :mod:`tests.support.sshd`).
+
+    ``ssh_nodes.target("node1")`` is a ready SshTarget. On every node
+    ``apt-get``, ``systemctl``, ``curl`` and ``sudo`` are recording
+    stand-ins: ``ssh_nodes.calls("node1", "apt-get")`` lists their calls.
+    Shared by every test: clear or filter calls, undo queued failures, and
+    never kill or re-key these nodes (start an ``SshNodes`` of your own).
+    Installs ``openssh-server`` on first use if it is missing (needs root).
+    """
+    with SshNodes(tmp_path_factory.mktemp("sshd"), count=3) as nodes:
+        yield nodes

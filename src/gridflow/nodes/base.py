@@ -78,9 +78,10 @@ class SshTarget:
     port: int = 22
     user: str | None = None
     key_file: str | None = None
-    private_key: str | None = None  # PEM/OpenSSH text, e.g. from a connection
-    key_passphrase: str | None = None
-    password: str | None = None
+    # Secrets stay out of repr(), so a logged target or traceback shows none.
+    private_key: str | None = dataclasses.field(default=None, repr=False)  # PEM/OpenSSH text
+    key_passphrase: str | None = dataclasses.field(default=None, repr=False)
+    password: str | None = dataclasses.field(default=None, repr=False)
     known_hosts: str | None = None
     insecure_skip_host_key_check: bool = False
     connect_timeout_s: float = 10.0
