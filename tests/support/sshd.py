@@ -371,6 +371,21 @@ class SshNodes:
     def sleep_next(self, node_id: str, cmd: str, seconds: float, *, times: int = 1) -> None:
         self.behave(node_id, cmd, sleep=seconds, times=times)
 
+    @contextlib.contextmanager
+    def real_commands(self, node_id: str, *cmds: str) -> Iterator[None]:
+        """Let ``cmds`` on the node be the machine's real ones for a while (the
+        stand-ins are moved aside), e.g. for a test installing a real package."""
+        node = self.nodes[node_id]
+        aside = node.dir / "stubs-aside"
+        aside.mkdir(exist_ok=True)
+        for cmd in cmds:
+            (node.bin / cmd).replace(aside / cmd)
+        try:
+            yield
+        finally:
+            for cmd in cmds:
+                (aside / cmd).replace(node.bin / cmd)
+
     # -- sshd processes ---------------------------------------------------
 
     def connections(self, node_id: str) -> int:
