@@ -4,7 +4,8 @@
 ``run`` then opens one SSH channel per command on that connection, so a task
 sending ten commands to a node pays for one handshake. paramiko is blocking:
 each session has a small thread pool of its own (one thread per command in
-flight, up to :data:`MAX_CHANNELS`, OpenSSH's default ``MaxSessions``), so
+flight, up to :data:`MAX_CHANNELS`: OpenSSH's default ``MaxSessions`` of 10
+channels per connection, less one kept for killing timed-out commands), so
 many nodes, each with its own session, proceed in parallel on one event loop.
 
 **Host keys** are checked against ``target.known_hosts`` (default
@@ -25,7 +26,7 @@ in ``~/.ssh`` are tried, as ``ssh`` does. A refused login raises
 **Commands** reach the node as one line for the login shell of the user
 (which must be a POSIX shell: sh, dash, bash, zsh, ksh)::
 
-    [cd -- DIR && ]exec [sudo -n -- ][env K=V ... ]ARGV...
+    echo __gridflow_pid__ $$; [cd -- DIR && ]exec [sudo -n -- ][env K=V ... ]ARGV...
 
 Every word is quoted with :func:`shlex.join`, so arguments arrive verbatim,
 never re-parsed (``'; rm -rf / #`` is one argument). ``exec`` makes the
@@ -90,7 +91,7 @@ from gridflow.nodes.base import (
 log = logging.getLogger(__name__)
 
 #: Commands in flight at once on one session (channels on one connection).
-MAX_CHANNELS = 10
+MAX_CHANNELS = 9
 READ_CHUNK = 32 * 1024
 #: After the command exits, how long to keep reading output that background
 #: children may still hold open (``sleep 60 &``), as the ``cmd`` runner does.
@@ -101,7 +102,7 @@ ABORT_GRACE_S = 2.0
 KILL_TIMEOUT_S = 2.0
 #: Printed with the login shell's pid before the command; taken out of stdout.
 PID_MARKER = "__gridflow_pid__"
-_PID_LINE = re.compile(rb"(^|\n)(?:" + PID_MARKER.encode() + rb") (\d+)\n")
+_PID_LINE = re.compile(rb"(^|\n)" + re.escape(PID_MARKER.encode()) + rb" (\d+)\n")
 MARKER_SEARCH_BYTES = 64 * 1024
 DEFAULT_KNOWN_HOSTS = "~/.ssh/known_hosts"
 
@@ -117,7 +118,7 @@ def remote_command(command: Command, *, sudo: bool = False) -> str:
     """
     argv = list(command.argv) if command.argv is not None else ["/bin/sh", "-c", str(command.shell)]
     for name, value in command.env.items():
-        if not name.isascii() or not (name.isidentifier()):
+        if not name.isascii() or not name.isidentifier():
             raise ValueError(
                 f"environment variable name {name!r} is not valid: use letters, digits and _, "
                 "not starting with a digit"
@@ -154,6 +155,9 @@ class SshSession:
             max_workers=MAX_CHANNELS, thread_name_prefix=f"gridflow-ssh-{node_id}"
         )
         self._connecting = asyncio.Lock()
+        self._running: set[_Exchange] = set()
+        # One kill channel at a time: the node allows MAX_CHANNELS + 1 channels.
+        self._kill_lock = threading.Lock()
         self._closed = False
 
     @classmethod
@@ -181,11 +185,13 @@ class SshSession:
         shown = shlex.join(command.argv) if command.argv is not None else str(command.shell)
         client = await self._connected()
         sudo = command.sudo or self.target.sudo
-        exchange = _Exchange(command.input, sudo=sudo)
+        exchange = _Exchange(command.input, sudo=sudo, kill_lock=self._kill_lock)
         future = asyncio.get_running_loop().run_in_executor(
             self._executor, exchange.run, client, line
         )
         future.add_done_callback(_consume_result)
+        self._running.add(exchange)
+        future.add_done_callback(lambda _: self._running.discard(exchange))
         try:
             done, _ = await asyncio.wait({future}, timeout=timeout_s)
         except BaseException:
@@ -226,9 +232,15 @@ class SshSession:
             return
         self._closed = True
         client, self._client = self._client, None
+        # Commands still running are killed first, while the connection is up.
+        killers = [k for k in (e.abort() for e in list(self._running)) if k is not None]
+        if killers:
+            await asyncio.to_thread(_join_all, killers, KILL_TIMEOUT_S + 0.5)
         if client is not None:
-            # Closing joins paramiko's reader thread: not on the event loop.
-            await asyncio.get_running_loop().run_in_executor(self._executor, client.close)
+            # Closing joins paramiko's reader thread: not on the event loop, and
+            # not in the session's pool either, whose threads may all be waiting
+            # for commands that only this close ends.
+            await asyncio.to_thread(client.close)
         self._executor.shutdown(wait=False)
 
     async def _connected(self) -> paramiko.SSHClient:
@@ -243,7 +255,7 @@ class SshSession:
                     return client
                 log.info("ssh node %s: connection lost; reconnecting", self.node_id)
                 self._client = None
-                await asyncio.get_running_loop().run_in_executor(self._executor, client.close)
+                await asyncio.to_thread(client.close)
             future = asyncio.get_running_loop().run_in_executor(
                 self._executor, connect, self.node_id, self.target
             )
@@ -368,9 +380,10 @@ class _Exchange:
     marker line is taken out of the output; :meth:`abort` uses the pid.
     """
 
-    def __init__(self, stdin_text: str | None, *, sudo: bool) -> None:
+    def __init__(self, stdin_text: str | None, *, sudo: bool, kill_lock: threading.Lock) -> None:
         self.input = stdin_text.encode("utf-8") if stdin_text is not None else b""
         self.sudo = sudo
+        self._kill_lock = kill_lock
         self.out = _Capture("head")
         self.err = _Capture("tail")
         self.pid: int | None = None
@@ -392,7 +405,7 @@ class _Exchange:
         with self._lock:
             if self._aborted:
                 channel.close()
-                return -1
+                raise _Dropped(_ABORTED)
             self._channel = channel
         try:
             self._started = time.perf_counter()
@@ -402,17 +415,20 @@ class _Exchange:
             self._ended = time.perf_counter()
             channel.close()
 
-    def abort(self) -> None:
+    def abort(self) -> threading.Thread | None:
         """Kill the remote command's process group and close the channel.
 
-        Done in a thread of its own: it waits for the node, and the caller is
-        the event loop.
+        Done in a thread of its own, returned: it waits for the node, and the
+        caller is the event loop.
         """
         with self._lock:
             self._aborted = True
             channel = self._channel
-        if channel is not None:
-            threading.Thread(target=self._kill, args=(channel,), daemon=True).start()
+        if channel is None:
+            return None
+        killer = threading.Thread(target=self._kill, args=(channel,), daemon=True)
+        killer.start()
+        return killer
 
     def _kill(self, channel: paramiko.Channel) -> None:
         # sshd honours an SSH "signal" request only for unprivileged logins
@@ -423,17 +439,22 @@ class _Exchange:
         if pid is not None and transport is not None and transport.is_active():
             kill = f"kill -s KILL -- -{pid}"
             try:
-                killer = transport.open_session(timeout=KILL_TIMEOUT_S)
-                try:
-                    killer.settimeout(KILL_TIMEOUT_S)
-                    killer.exec_command(f"sudo -n {kill}" if self.sudo else kill)
-                    killer.shutdown_write()
-                    killer.status_event.wait(KILL_TIMEOUT_S)
-                finally:
-                    killer.close()
+                with self._kill_lock:
+                    self._run_kill(transport, f"sudo -n {kill}" if self.sudo else kill)
             except (paramiko.SSHException, OSError, EOFError) as exc:
                 log.debug("could not kill remote process group %s: %s", pid, exc)
         channel.close()
+
+    @staticmethod
+    def _run_kill(transport: paramiko.Transport, kill: str) -> None:
+        killer = transport.open_session(timeout=KILL_TIMEOUT_S)
+        try:
+            killer.settimeout(KILL_TIMEOUT_S)
+            killer.exec_command(kill)
+            killer.shutdown_write()
+            killer.status_event.wait(KILL_TIMEOUT_S)
+        finally:
+            killer.close()
 
     def _pump(self, channel: paramiko.Channel, transport: paramiko.Transport) -> int:
         # stdout and stderr are read in one loop, as they come: the channel's
@@ -470,6 +491,8 @@ class _Exchange:
                     selector.select(0.05 if sent < len(pending) else 0.5)
         self._drain(channel)
         self._end_head()
+        if self._aborted:
+            raise _Dropped(_ABORTED)  # only a closing session's caller still waits
         if channel.exit_status != -1:
             return channel.exit_status
         signal_name = _exit_signals(transport).pop(channel.get_id(), None)
@@ -478,8 +501,6 @@ class _Exchange:
                 return -signal.Signals["SIG" + signal_name].value
             except KeyError:
                 return -1  # a signal name this machine does not know
-        if self._aborted:
-            return -1
         raise _Dropped(
             "the connection dropped while the command ran"
             if not transport.is_active()
@@ -515,6 +536,15 @@ class _Exchange:
         if self._head is not None:
             head, self._head = self._head, None
             self.out.feed(bytes(head))
+
+
+_ABORTED = "the session was closed while the command ran"
+
+
+def _join_all(threads: list[threading.Thread], timeout_s: float) -> None:
+    deadline = time.monotonic() + timeout_s
+    for thread in threads:
+        thread.join(max(deadline - time.monotonic(), 0))
 
 
 def _consume_result(future: asyncio.Future[int]) -> None:

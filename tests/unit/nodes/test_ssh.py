@@ -34,7 +34,7 @@ from gridflow.nodes.base import (
     NodeUnreachable,
     SshTarget,
 )
-from gridflow.nodes.ssh import SshSession
+from gridflow.nodes.ssh import MAX_CHANNELS, SshSession
 from tests.support.sshd import PasswordUser, SshNodes, fingerprint, keygen
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
@@ -700,6 +700,28 @@ def test_nodes_run_in_parallel(ssh_nodes: SshNodes) -> None:
     parallel = asyncio.run(on_all(parallel=True))
     assert serial >= 1.8
     assert parallel < 1.2 < serial
+
+
+def test_close_kills_commands_still_running(ssh_nodes: SshNodes) -> None:
+    patterns = [f"sleep {unique_sleep()}" for _ in range(MAX_CHANNELS)]
+
+    async def go() -> list[BaseException | CommandResult]:
+        session = await SshSession.open("node1", ssh_nodes.target("node1"))
+        # As many as the session runs at once: closing must not wait for a free thread.
+        running = [asyncio.create_task(session.run(Command(shell=p))) for p in patterns]
+        await asyncio.sleep(1.0)
+        started = time.monotonic()
+        await session.close()
+        assert time.monotonic() - started < 3
+        return await asyncio.gather(*running, return_exceptions=True)
+
+    results = asyncio.run(go())
+    assert [str(r).split(": ", 1)[1] for r in results] == [
+        f"the connection failed while running {p!r}: the session was closed while the command ran"
+        for p in patterns
+    ]
+    assert all(isinstance(r, NodeUnreachable) for r in results)
+    assert all(gone(p) for p in patterns)
 
 
 def test_close_is_idempotent_and_a_closed_session_refuses_work(ssh_nodes: SshNodes) -> None:
