@@ -387,6 +387,7 @@ class _Exchange:
         self.out = _Capture("head")
         self.err = _Capture("tail")
         self.pid: int | None = None
+        self._pid_known = threading.Event()  # set once pid is read, or cannot be
         self._head: bytearray | None = bytearray()  # stdout until the marker is found
         self._lock = threading.Lock()
         self._channel: paramiko.Channel | None = None
@@ -413,6 +414,7 @@ class _Exchange:
             return self._pump(channel, transport)
         finally:
             self._ended = time.perf_counter()
+            self._pid_known.set()  # whatever happened, no pid comes any more
             channel.close()
 
     def abort(self) -> threading.Thread | None:
@@ -434,6 +436,8 @@ class _Exchange:
         # sshd honours an SSH "signal" request only for unprivileged logins
         # (not root, not a ForceCommand), so the group is killed by a `kill`
         # on a second channel of the same connection instead.
+        # A command aborted just after it started may not have told its pid yet.
+        self._pid_known.wait(KILL_TIMEOUT_S)
         pid = self.pid
         transport = channel.get_transport()
         if pid is not None and transport is not None and transport.is_active():
@@ -527,12 +531,14 @@ class _Exchange:
         found = _PID_LINE.search(head)
         if found is not None:
             self.pid = int(found.group(2))
+            self._pid_known.set()
             del head[found.end(1) : found.end()]
             self._end_head()
         elif len(head) > MARKER_SEARCH_BYTES:
             self._end_head()
 
     def _end_head(self) -> None:
+        self._pid_known.set()
         if self._head is not None:
             head, self._head = self._head, None
             self.out.feed(bytes(head))
