@@ -15,6 +15,7 @@ import pytest
 from tests.support.http_server import LocalHTTPServer
 from tests.support.moto_server import moto_s3  # noqa: F401  (session fixture: S3 on 127.0.0.1)
 from tests.support.socketio_server import LocalSocketIOServer
+from tests.support.sshd import SshNodes
 from tests.support.standins import WATCHED_ENV, Standins, write_standins
 
 
@@ -56,3 +57,20 @@ def standins(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Standins:
     for name in WATCHED_ENV:
         monkeypatch.delenv(name, raising=False)
     return found
+
+
+@pytest.fixture(scope="session")
+def ssh_nodes(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SshNodes]:
+    """Three real sshd nodes for the whole session: ``node1``..``node3`` on
+    127.0.0.2..127.0.0.4, logins as root with ``ssh_nodes.client_key``, host
+    keys in ``ssh_nodes.known_hosts`` (see :mod:`tests.support.sshd`).
+
+    ``ssh_nodes.target("node1")`` is a ready SshTarget. On every node
+    ``apt-get``, ``systemctl``, ``curl`` and ``sudo`` are recording
+    stand-ins: ``ssh_nodes.calls("node1", "apt-get")`` lists their calls.
+    Shared by every test: clear or filter calls, undo queued failures, and
+    never kill or re-key these nodes (start an ``SshNodes`` of your own).
+    Installs ``openssh-server`` on first use if it is missing (needs root).
+    """
+    with SshNodes(tmp_path_factory.mktemp("sshd"), count=3) as nodes:
+        yield nodes

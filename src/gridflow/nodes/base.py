@@ -12,6 +12,9 @@ Failures are gridflow runner errors, chosen by type:
   transiently, or the connection dropped while a command ran;
 * :class:`HostKeyRejected` (expected): the node's host key is unknown or
   changed; never retried, since trying again cannot make it trusted;
+* :class:`NodeAuthFailed` (expected): the node refused the credentials, or
+  the key could not be read; never retried, since a wrong key or password
+  does not fix itself (and repeated failures can lock the account out);
 * :class:`CommandTimedOut` (a :class:`~gridflow.errors.StepTimeout`): the
   command ran past its timeout and was stopped.
 
@@ -75,9 +78,10 @@ class SshTarget:
     port: int = 22
     user: str | None = None
     key_file: str | None = None
-    private_key: str | None = None  # PEM/OpenSSH text, e.g. from a connection
-    key_passphrase: str | None = None
-    password: str | None = None
+    # Secrets stay out of repr(), so a logged target or traceback shows none.
+    private_key: str | None = dataclasses.field(default=None, repr=False)  # PEM/OpenSSH text
+    key_passphrase: str | None = dataclasses.field(default=None, repr=False)
+    password: str | None = dataclasses.field(default=None, repr=False)
     known_hosts: str | None = None
     insecure_skip_host_key_check: bool = False
     connect_timeout_s: float = 10.0
@@ -116,6 +120,10 @@ class NodeUnreachable(RetryableError):
 
 class HostKeyRejected(ExpectedError):
     """The node's host key is not in known_hosts, or differs from it."""
+
+
+class NodeAuthFailed(ExpectedError):
+    """The node refused the user's key or password, or the key is unreadable."""
 
 
 class CommandTimedOut(StepTimeout):
