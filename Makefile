@@ -61,6 +61,8 @@ unit: setup
 	$(VENV)/bin/pytest -x -q -m "not integration"
 
 test: setup lint typecheck
+	@# Real sshd nodes for the fleet tests (tests/support/sshd.py).
+	tools/debian-packages openssh-server
 	$(VENV)/bin/pytest -q -m "not airflow"
 	$(MAKE) test-airflow
 
