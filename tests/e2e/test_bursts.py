@@ -360,3 +360,31 @@ def test_socketio_clients_in_a_burst(run_grid: GridRunner, socketio_server: obje
     assert clients["succeeded"] == 40
     assert clients["metrics"]["requests"] == 40
     assert clients["metrics"]["latency_ms"]["p50"] > 0
+
+
+def test_unexpected_status_in_the_plain_load_loop(
+    run_grid: GridRunner, http_server: LocalHTTPServer
+) -> None:
+    # The same request every time, no retries: the lean loop; its failures
+    # are counted exactly as the general path counts them.
+    result = run_grid(
+        f"""
+        step "http_request" "plain" {{
+          count = 30
+          mode  = "burst"
+          thresholds {{
+            error_rate = "<= 100%"
+          }}
+          arguments {{
+            url           = "{http_server.url}/status/503?lean=1"
+            expect_status = 200
+          }}
+        }}
+        """
+    )
+    assert result.exit_code == 0, result.stderr
+    plain = result.step("http_request.plain")
+    assert plain["failed"] == 30
+    assert plain["metrics"]["errors"] == {"status": 30}
+    assert plain["metrics"]["status_codes"] == {"503": 30}
+    assert plain["metrics"]["error_samples"][0]["message"].endswith("expected 200")
