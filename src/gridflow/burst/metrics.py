@@ -13,7 +13,6 @@ of a burst gives the same histogram as one run over the same samples.
 
 from __future__ import annotations
 
-import dataclasses
 import math
 import time
 from collections import Counter
@@ -45,11 +44,50 @@ def new_histogram() -> HdrHistogram:
     return HdrHistogram(LOWEST_US, HIGHEST_US, SIGNIFICANT_DIGITS)
 
 
-@dataclasses.dataclass
+# HDR with 3 significant digits keeps 2,048 sub-buckets per power of two:
+# values that share their top 11 bits land in the same bucket. Counting the
+# value rounded down that way in a dict costs a fraction of a microsecond per
+# sample, against ~1.7 us for HdrHistogram.record_value in pure Python; the
+# histogram is built from the counts when it is read, and is the same one.
+_SUB_BUCKET_BITS = 11
+
+
 class _Second:
-    hist: HdrHistogram
-    requests: int = 0
-    failures: int = 0
+    """One second of a burst: counters and the latencies recorded in it."""
+
+    __slots__ = ("_hist", "counts", "failures", "merged", "requests")
+
+    def __init__(self) -> None:
+        self.requests = 0
+        self.failures = 0
+        self.counts: dict[int, int] = {}  # lowest equivalent value (us) -> samples
+        self.merged: HdrHistogram | None = None  # histograms merged in from shards
+        self._hist: HdrHistogram | None = None
+
+    def add(self, us: int) -> None:
+        shift = us.bit_length() - _SUB_BUCKET_BITS
+        if shift > 0:
+            us = (us >> shift) << shift
+        counts = self.counts
+        counts[us] = counts.get(us, 0) + 1
+        self._hist = None
+
+    def merge(self, other: HdrHistogram) -> None:
+        if self.merged is None:
+            self.merged = new_histogram()
+        self.merged.add(other)
+        self._hist = None
+
+    @property
+    def hist(self) -> HdrHistogram:
+        if self._hist is None:
+            hist = new_histogram()
+            for value, count in self.counts.items():
+                hist.record_value(value, count)
+            if self.merged is not None:
+                hist.add(self.merged)
+            self._hist = hist
+        return self._hist
 
 
 class BurstMetrics:
@@ -68,7 +106,8 @@ class BurstMetrics:
         self.dropped = 0  # open model: arrivals that found no free slot
         self.late = 0  # open model: arrivals started after their time
         self.errors: Counter[str] = Counter()
-        self.status_codes: Counter[str] = Counter()
+        self._codes: dict[int, int] = {}  # status code -> responses (recorded here)
+        self._merged_codes: Counter[str] = Counter()  # ... and merged in from shards
         self.error_samples: list[dict[str, Any]] = []
         self._seconds: dict[int, _Second] = {}
         self._origin = int(self.started)
@@ -89,11 +128,12 @@ class BurstMetrics:
         if bucket is None:
             bucket = self._current_bucket()
         us = int(latency_s * 1_000_000)
-        bucket.hist.record_value(LOWEST_US if us < LOWEST_US else min(us, HIGHEST_US))
+        bucket.add(LOWEST_US if us < LOWEST_US else min(us, HIGHEST_US))
         bucket.requests += 1
         self.requests += 1
         if status_code is not None:
-            self.status_codes[str(status_code)] += 1
+            codes = self._codes
+            codes[status_code] = codes.get(status_code, 0) + 1
         if error_kind is not None:
             bucket.failures += 1
             self.failures += 1
@@ -104,9 +144,16 @@ class BurstMetrics:
         second = min(int(now) - self._origin, MAX_TIMELINE_SECONDS)
         bucket = self._seconds.get(second)
         if bucket is None:
-            bucket = self._seconds[second] = _Second(new_histogram())
+            bucket = self._seconds[second] = _Second()
         self._bucket = bucket
         return bucket
+
+    @property
+    def status_codes(self) -> Counter[str]:
+        """Responses by status code (as strings, the JSON keys)."""
+        out = Counter({str(code): n for code, n in self._codes.items()})
+        out.update(self._merged_codes)
+        return out
 
     def sample_error(self, instance: Any, kind: str, message: str) -> None:
         if len(self.error_samples) < ERROR_SAMPLES:
@@ -214,7 +261,7 @@ class BurstMetrics:
         ):
             setattr(self, name, getattr(self, name) + int(counts.get(name, 0)))
         self.errors.update(data.get("errors") or {})
-        self.status_codes.update(data.get("status_codes") or {})
+        self._merged_codes.update(data.get("status_codes") or {})
         room = ERROR_SAMPLES - len(self.error_samples)
         if room > 0:
             self.error_samples.extend((data.get("error_samples") or [])[:room])
@@ -232,8 +279,8 @@ class BurstMetrics:
             second = min(int(epoch) - self._origin, MAX_TIMELINE_SECONDS)
             bucket = self._seconds.get(second)
             if bucket is None:
-                bucket = self._seconds[second] = _Second(new_histogram())
-            bucket.hist.add(HdrHistogram.decode(encoded))
+                bucket = self._seconds[second] = _Second()
+            bucket.merge(HdrHistogram.decode(encoded))
             bucket.requests += int(requests)
             bucket.failures += int(failures)
 

@@ -91,3 +91,22 @@ def test_empty_metrics_have_no_latency() -> None:
     assert summary["requests"] == 0
     assert summary["error_rate"] == 0.0
     assert all(v is None for v in summary["latency_ms"].values())
+
+
+def test_counting_by_bucket_gives_the_hdr_histogram_of_the_samples() -> None:
+    # BurstMetrics counts samples by their HDR bucket instead of calling
+    # record_value per sample: the histogram read back must be the same.
+    from gridflow.burst.metrics import new_histogram
+
+    values = _samples(5_000, seed=3) + [0.0000005, 3.0, 3599.0, 0.002047, 0.002048, 0.0020491]
+    metrics = BurstMetrics()
+    direct = new_histogram()
+    for v in values:
+        metrics.record(v)
+        direct.record_value(max(1, int(v * 1_000_000)))
+    built = metrics.histogram()
+    assert built.get_total_count() == direct.get_total_count()
+    for pct in (0.1, 1, 10, 50, 90, 99, 99.9, 100):
+        assert built.get_value_at_percentile(pct) == direct.get_value_at_percentile(pct)
+    assert built.get_min_value() == direct.get_min_value()
+    assert built.get_max_value() == direct.get_max_value()
