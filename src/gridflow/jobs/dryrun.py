@@ -68,7 +68,7 @@ def _phase(plan: JobPlan, phase: Phase, ids: list[str]) -> dict[str, Any]:
         "name": phase.name,
         "condition": phase.condition,
         "concurrency": str(phase.concurrency) if phase.concurrency else None,
-        "tolerate_failures": str(phase.failure_budget(plan.strategy)),
+        "tolerate_failures": str(phase.tolerate_failures) if phase.tolerate_failures else None,
         "checks": _checks(phase.checks, ids),
         "tasks": [
             {
@@ -147,8 +147,9 @@ def dry_run_text(doc: dict[str, Any]) -> str:
             extras.append(f"condition {phase['condition']}")
         if phase["concurrency"]:
             extras.append(f"concurrency {phase['concurrency']}")
-        extras.append(f"tolerate_failures {phase['tolerate_failures']}")
-        w(f"{title} ({', '.join(extras)})\n")
+        if phase["tolerate_failures"]:
+            extras.append(f"tolerate_failures {phase['tolerate_failures']}")
+        w(f"{title}{' (' + ', '.join(extras) + ')' if extras else ''}\n")
         _write_checks(w, "phase", phase["checks"], indent="  ")
         for task in phase["tasks"]:
             params = " ".join(f"{k}={v}" for k, v in task["params"].items())

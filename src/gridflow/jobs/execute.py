@@ -203,9 +203,15 @@ async def _run_on_node(
             session, backend, action, params(), timeout_s=remaining, attempt=attempt, seed=seed
         )
     except CommandTimedOut as exc:
+        # Told in the task's own terms: the time left after connecting is a detail.
+        ran = exc.details.get("commands")
+        during = f" while running: {ran[-1]}" if isinstance(ran, list) and ran else ""
         stdout = exc.details.get("stdout")
         return failed(
-            exc.message, status="timeout", output=stdout if isinstance(stdout, str) else ""
+            f"{backend} {action} on node {node} ran past its timeout of "
+            f"{format_duration(timeout_s)} and was stopped{during}",
+            status="timeout",
+            output=stdout if isinstance(stdout, str) else "",
         )
     except NodeUnreachable as exc:
         await sessions.discard(node)

@@ -683,8 +683,8 @@ class JobRun:
             self._emit(
                 "node-retry",
                 f"{_task_title(task)} on {node}: attempt {work.attempt} of "
-                f"{task.max_retries + 1} {_failed_word(outcome)}: {outcome.error}; "
-                f"retrying in {format_duration(delay)}",
+                f"{task.max_retries + 1} {_failed_word(outcome)}, retrying in "
+                f"{format_duration(delay)}: {outcome.error}",
                 phase=pr.index,
                 key=task.key,
                 node=node,
@@ -727,6 +727,7 @@ class JobRun:
         if not failed:
             return
         pr.failed_nodes.append(node)
+        pr.failed_nodes.sort(key=self.expected.index)  # inventory order, whatever the timing
         self._any_failure = True
         budget = pr.phase.failure_budget(self.plan.strategy)
         if pr.error is None and not budget.tolerates(len(pr.failed_nodes), len(pr.nodes)):
@@ -735,9 +736,9 @@ class JobRun:
     def _budget_error(self, pr: _PhaseRun) -> ErrorInfo:
         failed = pr.failed_nodes
         if pr.phase.tolerate_failures is not None:
-            allows = f"tolerate_failures {pr.phase.tolerate_failures} allows"
+            verdict = f", more than tolerate_failures {pr.phase.tolerate_failures} allows"
         else:
-            allows = f"strategy {self.plan.strategy} allows no failure"
+            verdict = f" and strategy {self.plan.strategy} tolerates none"
         first = failed[0]
         detail = ""
         for task in pr.phase.tasks:
@@ -748,7 +749,7 @@ class JobRun:
         return ErrorInfo(
             "failed",
             f"phase {pr.index}: {len(failed)} of {_count(len(pr.nodes), 'node')} failed "
-            f"({', '.join(failed)}), more than {allows}{detail}",
+            f"({', '.join(failed)}){verdict}{detail}",
         )
 
     def _node_finished_event(
