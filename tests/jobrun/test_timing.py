@@ -8,6 +8,8 @@ ceiling far from the expected value, never a tight equality.
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 
 from tests.jobrun.conftest import Fleet
@@ -62,8 +64,10 @@ def test_retries_rerun_only_the_failed_node_with_backoff(fleet: Fleet) -> None:
     # n2 fails its first two attempts (a counter file per node), then passes.
     script = (
         f'echo "$GF_NODE $(date +%s.%N)" >> {DIR}/attempts; '
-        f"n=$(cat {DIR}/count.$GF_NODE 2>/dev/null || echo 0); echo $((n + 1)) > {DIR}/count.$GF_NODE; "
-        'if [ "$GF_NODE" = n2 ] && [ "$n" -lt 2 ]; then echo "not yet ($n)" >&2; exit 1; fi; echo ready'
+        f"n=$(cat {DIR}/count.$GF_NODE 2>/dev/null || echo 0); "
+        f"echo $((n + 1)) > {DIR}/count.$GF_NODE; "
+        'if [ "$GF_NODE" = n2 ] && [ "$n" -lt 2 ]; then echo "not yet ($n)" >&2; exit 1; fi; '
+        "echo ready"
     )
     done = fleet.run(job(cmd(script, max_retries=4)))
     assert done.statuses("0") == {"n1": "success", "n2": "success", "n3": "success"}
@@ -75,7 +79,7 @@ def test_retries_rerun_only_the_failed_node_with_backoff(fleet: Fleet) -> None:
     lines = done.lines("attempts")
     assert sorted(node for node, _ in lines) == ["n1", "n2", "n2", "n2", "n3"]
     n2 = [float(t) for node, t in lines if node == "n2"]
-    gaps = [b - a for a, b in zip(n2, n2[1:])]
+    gaps = [b - a for a, b in itertools.pairwise(n2)]
     # FAST_BACKOFF: 0.1 s before the first retry, 0.2 s before the second
     assert 0.1 <= gaps[0] < 2.0
     assert 0.2 <= gaps[1] < 2.0
@@ -94,7 +98,7 @@ def test_backoff_is_capped(fleet: Fleet) -> None:
         nodes=("n1",),
     )
     times = [float(t) for _, t in done.lines("attempts")]
-    gaps = [b - a for a, b in zip(times, times[1:])]
+    gaps = [b - a for a, b in itertools.pairwise(times)]
     assert len(gaps) == 4
     # 0.1, 0.2, then the 0.25 cap twice (0.4 and 0.8 are never waited)
     assert all(g < 0.4 + 0.3 for g in gaps[2:]), gaps
@@ -139,7 +143,8 @@ def test_job_timeout_cancels_what_remains(fleet: Fleet) -> None:
     assert done.statuses("2") == dict.fromkeys(("n1", "n2", "n3"), "cancelled")
     assert done.statuses("3") == dict.fromkeys(("n1", "n2", "n3"), "cancelled")
     assert done.entry("2", "n1")["reason"].startswith("the job ran past its timeout")
-    assert done.lines("never") == [] and done.lines("cleanup") == []
+    assert done.lines("never") == []
+    assert done.lines("cleanup") == []
     assert 1.0 <= done.wall_s < 10
     assert done.doc["phases"]["1"]["status"] == "cancelled"
 
@@ -162,7 +167,8 @@ def test_concurrency_bounds_the_nodes_in_progress(
         peak = max(peak, running)
     assert peak == most_at_once
     if concurrency == 1:  # one at a time, in inventory order
-        assert spans["n1"][1] <= spans["n2"][0] and spans["n2"][1] <= spans["n3"][0]
+        assert spans["n1"][1] <= spans["n2"][0]
+        assert spans["n2"][1] <= spans["n3"][0]
 
 
 def test_concurrency_one_stops_a_rolling_deploy_at_the_first_failure(fleet: Fleet) -> None:
@@ -224,4 +230,5 @@ def test_during_checks_that_pass_do_not_disturb(fleet: Fleet) -> None:
     assert done.doc["status"] == "success"
     runs = [c["runs"] for c in done.doc["checks"]]
     # every ~0.1 s while the 0.45 s phase ran, and not after it ended
-    assert len(runs) == 3 and all(2 <= r <= 5 for r in runs), runs
+    assert len(runs) == 3
+    assert all(2 <= r <= 5 for r in runs), runs

@@ -13,10 +13,12 @@ changes on any node.
 from __future__ import annotations
 
 import io
+import json
 from collections.abc import Sequence
 from typing import Any
 
 from gridflow.backends.actions import InvalidParams, planned_commands
+from gridflow.backends.catalog import get_action
 from gridflow.errors import Diagnostic, LoadError
 from gridflow.jobs.model import BackendCheck, Check, Checks, JobPlan, Phase, Task
 from gridflow.jobs.state import task_seed
@@ -77,6 +79,7 @@ def _phase(plan: JobPlan, phase: Phase, ids: list[str]) -> dict[str, Any]:
                 "backend": task.backend,
                 "action": task.action,
                 "params": task.params,
+                "shown_params": _written(task),
                 "condition": task.condition,
                 "timeout_s": task.timeout_s,
                 "max_retries": task.max_retries,
@@ -94,6 +97,28 @@ def _phase(plan: JobPlan, phase: Phase, ids: list[str]) -> dict[str, Any]:
             for task in phase.tasks
         ],
     }
+
+
+def _written(task: Task) -> dict[str, Any]:
+    """The task's parameters without those left at their defaults: what to show."""
+    spec = get_action(task.backend, task.action)
+    fields = spec.params.model_fields if spec is not None else {}
+    out: dict[str, Any] = {}
+    for name, value in task.params.items():
+        field = fields.get(name)
+        at_default = (
+            field is not None
+            and not field.is_required()
+            and value == field.get_default(call_default_factory=True)
+        )
+        if at_default:
+            continue
+        out[name] = value
+    return out
+
+
+def _show(value: Any) -> str:
+    return value if isinstance(value, str) else json.dumps(value)
 
 
 def _checks(checks: Checks, ids: list[str]) -> dict[str, Any]:
@@ -152,7 +177,7 @@ def dry_run_text(doc: dict[str, Any]) -> str:
         w(f"{title}{' (' + ', '.join(extras) + ')' if extras else ''}\n")
         _write_checks(w, "phase", phase["checks"], indent="  ")
         for task in phase["tasks"]:
-            params = " ".join(f"{k}={v}" for k, v in task["params"].items())
+            params = " ".join(f"{k}={_show(v)}" for k, v in task["shown_params"].items())
             head = f"  {task['key']} {task['backend']} {task['action']}"
             head += f" {params}" if params else ""
             if task["condition"]:
