@@ -14,7 +14,7 @@ import asyncio
 import time
 from collections.abc import Callable, Sequence
 
-from gridflow.jobs.execute import NodeSessions, SessionFactory, execute
+from gridflow.jobs.execute import HttpClients, NodeSessions, SessionFactory, execute
 from gridflow.jobs.model import JobPlan
 from gridflow.jobs.run import JobRun
 from gridflow.jobs.state import JobEvent, Outcome, Work
@@ -41,6 +41,7 @@ async def run_job_async(
     """
     run = JobRun(plan, nodes, run_id=run_id, masker=masker, on_event=on_event)
     sessions = NodeSessions({n.id: n for n in nodes}, session_factory)
+    http = HttpClients()
     tasks: dict[asyncio.Task[Outcome], Work] = {}
     by_id: dict[int, asyncio.Task[Outcome]] = {}
     deadline = None if run.timeout_s is None else time.monotonic() + run.timeout_s
@@ -48,7 +49,7 @@ async def run_job_async(
         run.start()
         while True:
             for work in run.ready():
-                task = asyncio.create_task(execute(work, sessions), name=work.label)
+                task = asyncio.create_task(execute(work, sessions, http), name=work.label)
                 tasks[task] = work
                 by_id[work.id] = task
             for work in run.cancellations():
@@ -77,6 +78,7 @@ async def run_job_async(
         raise
     finally:
         await sessions.close()
+        await http.close()
         run.finish()
     return run
 

@@ -109,8 +109,29 @@ async def _close_quietly(node_id: str, session: NodeSession) -> None:
         log.warning("closing the session of node %s failed", node_id, exc_info=True)
 
 
-async def execute(work: Work, sessions: NodeSessions) -> Outcome:
-    """Run one work item. Failures become Outcomes; cancellation propagates."""
+class HttpClients:
+    """The worker's HTTP clients for probes, one per TLS setting, shared by a
+    whole job (a ``during`` probe every 100 ms must not build a client each time)."""
+
+    def __init__(self) -> None:
+        self._clients: dict[bool, httpx.AsyncClient] = {}
+
+    def get(self, verify_tls: bool) -> httpx.AsyncClient:
+        client = self._clients.get(verify_tls)
+        if client is None:
+            client = httpx.AsyncClient(verify=verify_tls, follow_redirects=True)
+            self._clients[verify_tls] = client
+        return client
+
+    async def close(self) -> None:
+        clients, self._clients = self._clients, {}
+        for client in clients.values():
+            await client.aclose()
+
+
+async def execute(work: Work, sessions: NodeSessions, http: HttpClients | None = None) -> Outcome:
+    """Run one work item. Failures become Outcomes; cancellation propagates.
+    HTTP probes use ``http``'s clients (a client of their own without it)."""
     if isinstance(work, Timer):
         await asyncio.sleep(work.delay_s)
         return Outcome("success", started=time.time(), ended=time.time())
@@ -132,7 +153,7 @@ async def execute(work: Work, sessions: NodeSessions) -> Outcome:
         )
     check = work.check
     if isinstance(check, HttpCheck):
-        return await _guarded(lambda: probe_http(check), work.label)
+        return await _guarded(lambda: probe_http(check, http), work.label)
     assert work.node is not None, "a backend check runs on a node"
     return await _guarded(lambda: _backend_check(sessions, work.node or "", check), work.label)
 
@@ -232,7 +253,7 @@ async def _run_on_node(
     )
 
 
-async def probe_http(check: HttpCheck) -> Outcome:
+async def probe_http(check: HttpCheck, http: HttpClients | None = None) -> Outcome:
     """An HTTP probe from the worker: passes when the status is one expected."""
     started = time.time()
     expected = StatusSet.parse(check.expect_status)
@@ -242,10 +263,13 @@ async def probe_http(check: HttpCheck) -> Outcome:
         return Outcome(status, output=output, error=error, started=started, ended=time.time())
 
     try:
-        async with httpx.AsyncClient(
-            timeout=check.timeout_s, verify=check.verify_tls, follow_redirects=True
-        ) as client:
-            response = await client.request(check.method, check.url)
+        if http is not None:
+            response = await http.get(check.verify_tls).request(
+                check.method, check.url, timeout=check.timeout_s
+            )
+        else:
+            async with httpx.AsyncClient(verify=check.verify_tls, follow_redirects=True) as own:
+                response = await own.request(check.method, check.url, timeout=check.timeout_s)
     except httpx.TimeoutException as exc:
         return done(
             "timeout",
