@@ -100,6 +100,8 @@ def test_fail_fast_asks_to_cancel_the_phase_and_nothing_else(tmp_path: Path) -> 
         "n3": "cancelled",
     }
     assert doc["results"]["0"]["n3"]["attempts"] == 0
+    assert doc["results"]["0"]["n3"]["reason"] == "never started: phase 0 failed first"
+    assert doc["results"]["0"]["n2"]["reason"].startswith("phase 0 was aborted: phase 0: 1 of 3")
 
 
 def test_cancel_from_outside_cancels_everything_running(tmp_path: Path) -> None:

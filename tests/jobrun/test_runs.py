@@ -402,7 +402,7 @@ def test_progress_prints_one_line_per_node_and_task_event(fleet: Fleet, tmp_path
     assert lines[4].startswith("0 cmd run on n1: success in ")
     assert lines[5].startswith("0 cmd run on n2: failed in ")
     assert lines[5].endswith(f"/bin/sh -c '{script}' exited with 1: boom on n2")
-    assert lines[6].startswith("phase 0 (barrier cmd run): failed; failed: n2: phase 0: 1 of 2")
+    assert lines[6].startswith("phase 0 (barrier cmd run): failed: phase 0: 1 of 2 nodes failed")
     assert lines[7].startswith("phase 1 (barrier cmd run): skipped: the job stopped because")
     assert lines[8].startswith("job progress: failed in ")
     assert len(lines) == 9

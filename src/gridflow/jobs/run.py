@@ -540,10 +540,10 @@ class JobRun:
                 key = self._failed_key(pr, node)
                 self._dropped.setdefault(node, f"dropped: failed {key} in phase {pr.index}")
         text = f"phase {pr.index} ({_phase_title(pr.phase)}): {pr.status.value}"
-        if pr.failed_nodes:
-            text += f"; failed: {', '.join(pr.failed_nodes)}"
         if pr.error is not None:
             text += f": {pr.error.message}"
+        elif pr.failed_nodes:
+            text += f" (failures tolerated: {', '.join(pr.failed_nodes)})"
         self._emit("phase-finished", text, phase=pr.index, status=pr.status.value)
         self._enter(pr.index + 1)
 
@@ -559,7 +559,7 @@ class JobRun:
         self._fail_job(error)
         self._stop(pr.index)
         if halt and not pr.halted:
-            self._halt(pr, f"cancelled: phase {pr.index} failed ({error.message})")
+            self._halt(pr, f"never started: phase {pr.index} failed first")
 
     def _halt(self, pr: _PhaseRun, why: str) -> None:
         """Abort a phase: nodes not started are cancelled, running work too."""
