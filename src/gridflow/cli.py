@@ -333,7 +333,7 @@ def run(
             help="Grid files or directories (every *.hcl under them); or one job file "
             "(.yaml, .yml, .json); or, with -t, BACKEND ACTION [NAME=VALUE ...]: a job of "
             "one task (gridflow run -t group:web apt install package=nginx).",
-            metavar="PATHS... | JOB | BACKEND ACTION [NAME=VALUE]...",
+            metavar="GRID... | JOB | BACKEND ACTION [NAME=VALUE]",
         ),
     ],
     var: VarOpt = None,
@@ -347,7 +347,7 @@ def run(
             help="prefect: an embedded Prefect flow run (no server to start; the default "
             "for grids); local: plain asyncio in this process, fastest start (the default, "
             "and so far the only engine, for jobs); airflow: Airflow's DAG test mode on a "
-            "SQLite DB under GRIDFLOW_HOME (needs gridflow[airflow]; tasks run one at a time).",
+            "SQLite DB under GRIDFLOW_HOME (needs gridflow\\[airflow]; tasks run one at a time).",
         ),
     ] = None,
     output: Annotated[

@@ -12,6 +12,7 @@ import itertools
 
 import pytest
 
+from gridflow.jobs.model import Backoff
 from tests.jobrun.conftest import Fleet
 from tests.jobrun.tasks import DIR, cmd, fails_on, job, mark, pipeline, sleep_on
 
@@ -93,16 +94,27 @@ def test_retries_rerun_only_the_failed_node_with_backoff(fleet: Fleet) -> None:
 
 
 def test_backoff_is_capped(fleet: Fleet) -> None:
+    # Uncapped, a factor of 4 would wait 0.1, 0.4, 1.6 and 6.4 s.
+    steep = Backoff(initial_s=0.1, factor=4.0, max_s=0.15)
     done = fleet.run(
         job(cmd(f'echo "$GF_NODE $(date +%s.%N)" >> {DIR}/attempts; exit 1', max_retries=4)),
         nodes=("n1",),
+        backoff=steep,
     )
     times = [float(t) for _, t in done.lines("attempts")]
     gaps = [b - a for a, b in itertools.pairwise(times)]
     assert len(gaps) == 4
-    # 0.1, 0.2, then the 0.25 cap twice (0.4 and 0.8 are never waited)
-    assert all(g < 0.4 + 0.3 for g in gaps[2:]), gaps
+    assert gaps[0] >= 0.1
+    assert all(0.15 <= g < 0.9 for g in gaps[1:]), gaps
+    assert sum(gaps) < 3.0, gaps
     assert done.entry("0", "n1")["attempts"] == 5
+    retries = [e.message for e in done.events if e.kind == "node-retry"]
+    assert [m.split("retrying in ")[1].split(":")[0] for m in retries] == [
+        "100ms",
+        "150ms",
+        "150ms",
+        "150ms",
+    ]
 
 
 def test_task_timeout_stops_the_node_and_reports_timeout(fleet: Fleet) -> None:
