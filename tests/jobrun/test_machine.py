@@ -203,3 +203,17 @@ def test_a_job_needs_nodes(tmp_path: Path) -> None:
     path.write_text(yaml.safe_dump({"target": "all", "tasks": [task()]}))
     with pytest.raises(ValueError, match="at least one node"):
         JobRun(read_job(path), [])
+
+
+def test_a_cancel_after_the_job_concluded_changes_nothing(tmp_path: Path) -> None:
+    during = {"interval": "1h", "checks": [task("ping", "hostname")]}
+    run = machine(tmp_path, {"tasks": [task()], "checks": {"during": during}}, nodes=NODES[:1])
+    works = run.ready()
+    [tw] = [w for w in works if isinstance(w, TaskWork)]
+    run.complete(tw, OK)
+    [timer] = run.cancellations()  # the job's during timer is all that is left
+    run.expire()  # the deadline passes while it winds down
+    run.complete(timer, Outcome("cancelled"))
+    run.finish()
+    assert run.result()["status"] == "success"
+    assert "error" not in run.result()

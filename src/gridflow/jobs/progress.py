@@ -15,6 +15,7 @@ people scroll back through (and CI keeps), one line per node and task.
 
 from __future__ import annotations
 
+import collections
 import io
 import sys
 import threading
@@ -24,6 +25,9 @@ from rich.console import Console
 from rich.table import Table
 
 from gridflow.jobs.state import JobEvent
+
+#: Summary columns: a timeout is counted with the failures.
+_COLUMN = {"timeout": "failed"}
 
 
 class JobProgress:
@@ -53,29 +57,21 @@ def job_summary_text(result: dict[str, Any]) -> str:
         table.add_column(column)
     problems: list[str] = []
     for key, by_node in result["results"].items():
-        counts = {"success": 0, "failed": 0, "skipped": 0, "cancelled": 0}
-        attempts = 0
-        longest = 0.0
-        longest_text = "0s"
-        for node, entry in by_node.items():
-            status = entry["status"]
-            counts["failed" if status == "timeout" else status] = (
-                counts.get("failed" if status == "timeout" else status, 0) + 1
-            )
-            attempts += entry["attempts"]
-            if entry["duration_s"] >= longest:
-                longest, longest_text = entry["duration_s"], entry["duration"]
-            if status in ("failed", "timeout"):
-                problems.append(f"{key} on {node}: {status}: {entry['error']}")
+        counts = collections.Counter(
+            _COLUMN.get(e["status"], e["status"]) for e in by_node.values()
+        )
+        longest = max(by_node.values(), key=lambda e: e["duration_s"])
         table.add_row(
             key,
-            str(counts["success"]),
-            str(counts["failed"]),
-            str(counts["skipped"]),
-            str(counts["cancelled"]),
-            str(attempts),
-            longest_text,
+            *(str(counts[c]) for c in ("success", "failed", "skipped", "cancelled")),
+            str(sum(e["attempts"] for e in by_node.values())),
+            longest["duration"],
         )
+        problems += [
+            f"{key} on {node}: {e['status']}: {e['error']}"
+            for node, e in by_node.items()
+            if e["status"] in ("failed", "timeout")
+        ]
     console.print(table)
     for check in result.get("checks", []):
         if check["status"] in ("failed", "timeout"):

@@ -219,8 +219,9 @@ class JobRun:
         nothing new starts, and the job ends ``cancelled``."""
         if self.cancelled is not None:
             return
-        self.cancelled = ErrorInfo(kind, reason)
-        self._stage = "done"
+        if self._stage != "done":  # once the job has concluded, only leftovers remain
+            self.cancelled = ErrorInfo(kind, reason)
+            self._stage = "done"
         for work in [*self._running.values(), *self._ready]:
             self._to_cancel[work.id] = work
         for d in self._during.values():
