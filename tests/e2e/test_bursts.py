@@ -47,9 +47,7 @@ def test_large_fan_out_runs_as_one_burst_and_keeps_outputs_that_are_read(
     assert metrics["status_codes"] == {"200": 3000}
     assert metrics["rps"] > 0
     assert set(metrics["latency_ms"]) == {"min", "mean", "p50", "p90", "p95", "p99", "p99.9", "max"}
-    assert (
-        metrics["latency_ms"]["min"] <= metrics["latency_ms"]["p50"] <= metrics["latency_ms"]["max"]
-    )
+    assert metrics["latency_ms"]["min"] <= metrics["latency_ms"]["p50"] <= metrics["latency_ms"]["max"]
     assert len(load["outputs"]) == 3000  # kept: print.n reads them
     assert result.step("print.n")["output"] == 3000
 
