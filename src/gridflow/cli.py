@@ -15,13 +15,17 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
 
 from gridflow._version import __version__
 from gridflow.errors import Diagnostic, GridflowError, LoadError, UsageError
 from gridflow.runtime.masking import Masker, MaskingFilter
+
+if TYPE_CHECKING:
+    from gridflow.jobs import JobPlan
+    from gridflow.nodes.base import NodeSpec
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -323,21 +327,29 @@ def _compile_command(
 
 @app.command()
 def run(
-    paths: PathsArg,
+    paths: Annotated[
+        list[str],
+        typer.Argument(
+            help="Grid files or directories (every *.hcl under them); or one job file "
+            "(.yaml, .yml, .json); or, with -t, BACKEND ACTION [NAME=VALUE ...]: a job of "
+            "one task (gridflow run -t group:web apt install package=nginx).",
+            metavar="GRID... | JOB | BACKEND ACTION [NAME=VALUE]",
+        ),
+    ],
     var: VarOpt = None,
     var_file: VarFileOpt = None,
     profile: ProfileOpt = None,
     engine: Annotated[
-        Engine,
+        Engine | None,
         typer.Option(
             "--engine",
             "-e",
-            help="prefect: an embedded Prefect flow run (no server to start); "
-            "local: plain asyncio in this process, fastest start; "
-            "airflow: Airflow's DAG test mode on a SQLite DB under GRIDFLOW_HOME "
-            "(needs gridflow[airflow]; tasks run one at a time).",
+            help="prefect: an embedded Prefect flow run (no server to start; the default "
+            "for grids); local: plain asyncio in this process, fastest start (the default, "
+            "and so far the only engine, for jobs); airflow: Airflow's DAG test mode on a "
+            "SQLite DB under GRIDFLOW_HOME (needs gridflow\\[airflow]; tasks run one at a time).",
         ),
-    ] = Engine.prefect,
+    ] = None,
     output: Annotated[
         OutputFormat, typer.Option("-o", "--output", help="text summary or one JSON document.")
     ] = OutputFormat.text,
@@ -345,12 +357,49 @@ def run(
         int, typer.Option("--max-parallel", min=1, help="Instances in flight at most.")
     ] = 100,
     verbose: Annotated[int, typer.Option("-v", "--verbose", count=True)] = 0,
+    inventory: InventoryOpt = None,
+    target: TargetOpt = None,
+    check: Annotated[
+        bool,
+        typer.Option(
+            "--check",
+            help="Jobs: resolve the nodes, validate every parameter and print what each "
+            "node would run; run nothing.",
+        ),
+    ] = False,
 ) -> None:
-    """Run a grid now and report every step (exit 0 only on success)."""
-    from gridflow.progress import RunProgress
-
+    """Run a grid or a job now and report every step (exit 0 only on success)."""
     masker = Masker()
     _setup_logging(verbose, masker)
+    kind = _run_kind(paths, target)
+    if kind != "grid":
+        _run_job(
+            paths, kind, engine, output, inventory, target, check, masker, var, var_file, profile
+        )
+    with _user_errors():
+        if inventory is not None or target is not None or check:
+            raise UsageError(
+                "--inventory, --target and --check go with a job file (.yaml) or the "
+                "BACKEND ACTION shorthand"
+            )
+    _run_grid(
+        [Path(p) for p in paths], var, var_file, profile, engine, output, max_parallel, masker
+    )
+
+
+def _run_grid(
+    paths: list[Path],
+    var: list[str] | None,
+    var_file: list[Path] | None,
+    profile: str | None,
+    engine: Engine | None,
+    output: OutputFormat,
+    max_parallel: int,
+    masker: Masker,
+) -> NoReturn:
+    from gridflow.progress import RunProgress
+
+    engine = engine or Engine.prefect
     with _user_errors():
         loaded = _load(paths, var, var_file, profile)
         if loaded.missing:
@@ -393,6 +442,101 @@ def run(
 
         sys.stdout.write(summary_text(result))
     raise typer.Exit(EXIT_OK if result["status"] == "success" else EXIT_FAILED)
+
+
+def _run_kind(words: list[str], target: str | None) -> str:
+    """What ``gridflow run WORDS`` names: "job" (a job file), "shorthand"
+    (BACKEND ACTION NAME=VALUE...) or "grid" (files or directories)."""
+    if any(_is_job_file(Path(w)) for w in words):
+        return "job"
+    from gridflow.backends.catalog import backend_names
+
+    first = words[0]
+    if not Path(first).exists() and (first in backend_names() or target is not None):
+        return "shorthand"
+    return "grid"
+
+
+def _run_job(
+    words: list[str],
+    kind: str,
+    engine: Engine | None,
+    output: OutputFormat,
+    inventory: Path | None,
+    target: str | None,
+    check: bool,
+    masker: Masker,
+    var: list[str] | None,
+    var_file: list[Path] | None,
+    profile: str | None,
+) -> NoReturn:
+    """A job file or the shorthand: load, then a dry run (--check) or a run."""
+    from gridflow.jobs.dryrun import dry_run, dry_run_text, preflight
+
+    with _user_errors():
+        if var or var_file or profile:
+            raise UsageError("-var, -var-file and --profile set grid variables; jobs have none")
+        if engine not in (None, Engine.local):
+            assert engine is not None
+            raise UsageError(
+                f"--engine {engine.value} does not run jobs yet: use --engine local "
+                "(the default for jobs)"
+            )
+        plan, nodes = _load_job(words, kind, inventory, target, check)
+        preflight(plan)
+    if check:
+        doc = dry_run(plan, nodes)
+        if output is OutputFormat.json:
+            sys.stdout.write(json.dumps(doc, indent=2) + "\n")
+        else:
+            sys.stdout.write(dry_run_text(doc))
+        raise typer.Exit(EXIT_OK)
+    from gridflow.engines.local_jobs import run_job
+    from gridflow.jobs.progress import JobProgress, job_summary_text
+
+    progress = JobProgress()
+    try:
+        finished = run_job(plan, nodes, on_event=progress.event, masker=masker)
+    except KeyboardInterrupt:
+        _stderr("interrupted")
+        raise typer.Exit(130) from None
+    result = finished.result()
+    if output is OutputFormat.json:
+        sys.stdout.write(json.dumps(result, indent=2) + "\n")
+    else:
+        sys.stdout.write(job_summary_text(result))
+    raise typer.Exit(EXIT_OK if result["status"] == "success" else EXIT_FAILED)
+
+
+def _load_job(
+    words: list[str], kind: str, inventory: Path | None, target: str | None, check: bool
+) -> tuple[JobPlan, list[NodeSpec]]:
+    """The plan and its nodes. A dry run reads no secrets (as validate), so it
+    works where the password variables are not set."""
+    from gridflow.jobs import check_job, load_inventory, load_job, select, target_from_cli
+    from gridflow.jobs.inventory import require_inventory
+    from gridflow.jobs.shorthand import USAGE, shorthand_job
+
+    if kind == "job":
+        if len(words) != 1:
+            raise UsageError(
+                "run one job file at a time; grids (.hcl files or directories) run separately"
+            )
+        if not check:
+            return load_job(words[0], inventory, target=target, environ=os.environ)
+        found = require_inventory(inventory, os.environ)
+        checked = check_job(words[0], found, target=target, environ=os.environ)
+        for warning in checked.warnings:
+            _stderr(_warning_text(warning))
+        return checked.plan, list(checked.nodes)
+    if target is None:
+        raise UsageError(f"the shorthand needs a target (-t all | group:NAME | node:ID): {USAGE}")
+    chosen = target_from_cli(target)
+    plan = shorthand_job(words, chosen)
+    loaded = load_inventory(
+        require_inventory(inventory, os.environ), environ=os.environ, resolve_secrets=not check
+    )
+    return plan, select(loaded.nodes, chosen, inventory=loaded.source)
 
 
 def _airflow_engine() -> Any:

@@ -1,0 +1,126 @@
+"""Fixtures for job runs on real nodes: a fleet, a job file, a finished run.
+
+``session_factory`` is parametrized over transports (only ``local`` so far;
+an SSH transport slots in as another param), so every scenario written with
+the ``fleet`` fixture runs on each.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import datetime
+import textwrap
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from gridflow.engines.local_jobs import run_job_async
+from gridflow.jobs import load_job
+from gridflow.jobs.model import Backoff
+from gridflow.jobs.run import JobRun
+from gridflow.jobs.state import JobEvent
+from gridflow.runtime.masking import Masker
+from tests.jobrun.tasks import DIR, FAST_BACKOFF, NODES
+from tests.support.job_nodes import LocalTransport, Transport
+
+
+@pytest.fixture(params=["local"])
+def session_factory(request: pytest.FixtureRequest) -> Transport:
+    """How nodes are reached: ``local`` (this machine)."""
+    assert request.param == "local"
+    return LocalTransport()
+
+
+def when(text: str | None) -> float:
+    assert text is not None, "no timestamp"
+    return datetime.datetime.fromisoformat(text).timestamp()
+
+
+@dataclasses.dataclass
+class Finished:
+    """A finished job run and what it reported."""
+
+    run: JobRun
+    doc: dict[str, Any]
+    events: list[JobEvent]
+    wall_s: float
+    dir: Path
+
+    def entry(self, key: str, node: str) -> dict[str, Any]:
+        return self.doc["results"][key][node]  # type: ignore[no-any-return]
+
+    def statuses(self, key: str) -> dict[str, str]:
+        return {node: e["status"] for node, e in self.doc["results"][key].items()}
+
+    def all_statuses(self) -> dict[str, dict[str, str]]:
+        return {key: self.statuses(key) for key in self.doc["results"]}
+
+    def span(self, key: str, node: str) -> tuple[float, float]:
+        entry = self.entry(key, node)
+        return when(entry["started"]), when(entry["ended"])
+
+    def lines(self, name: str) -> list[list[str]]:
+        """The lines a job's commands appended to ``DIR/name``, split in words."""
+        path = self.dir / name
+        if not path.exists():
+            return []
+        return [line.split() for line in path.read_text().splitlines() if line]
+
+
+class Fleet:
+    """Writes an inventory of nodes reached through ``transport`` and runs jobs on them."""
+
+    def __init__(self, root: Path, transport: Transport) -> None:
+        self.dir = root
+        self.transport = transport
+
+    def write(
+        self,
+        job: str | dict[str, Any],
+        nodes: tuple[str, ...] = NODES,
+        groups: dict[str, list[str]] | None = None,
+    ) -> tuple[Path, Path]:
+        """Write the job (YAML text, or a dict dumped as YAML) and an inventory."""
+        text = job if isinstance(job, str) else yaml.safe_dump(job, sort_keys=False)
+        job_path = self.dir / "job.yaml"
+        job_path.write_text(textwrap.dedent(text).replace(DIR, str(self.dir)), encoding="utf-8")
+        entries = [
+            self.transport.inventory_entry(n, (groups or {}).get(n, ["fleet"])) for n in nodes
+        ]
+        inventory = self.dir / "inventory.yaml"
+        inventory.write_text("nodes:\n" + "".join(f"  - {e}\n" for e in entries))
+        return job_path, inventory
+
+    def run(
+        self,
+        job: str | dict[str, Any],
+        nodes: tuple[str, ...] = NODES,
+        *,
+        backoff: Backoff = FAST_BACKOFF,
+        masker: Masker | None = None,
+        environ: dict[str, str] | None = None,
+    ) -> Finished:
+        job_path, inventory = self.write(job, nodes)
+        plan, specs = load_job(job_path, inventory, environ=environ)
+        plan = plan.model_copy(update={"backoff": backoff})
+        events: list[JobEvent] = []
+        started = time.monotonic()
+        run = asyncio.run(
+            run_job_async(
+                plan,
+                specs,
+                session_factory=self.transport,
+                on_event=events.append,
+                masker=masker,
+            )
+        )
+        return Finished(run, run.result(), events, time.monotonic() - started, self.dir)
+
+
+@pytest.fixture
+def fleet(tmp_path: Path, session_factory: Transport) -> Fleet:
+    return Fleet(tmp_path, session_factory)
