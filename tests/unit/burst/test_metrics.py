@@ -98,7 +98,7 @@ def test_counting_by_bucket_gives_the_hdr_histogram_of_the_samples() -> None:
     # record_value per sample: the histogram read back must be the same.
     from gridflow.burst.metrics import new_histogram
 
-    values = _samples(5_000, seed=3) + [0.0000005, 3.0, 3599.0, 0.002047, 0.002048, 0.0020491]
+    values = [*_samples(5_000, seed=3), 0.0000005, 3.0, 3599.0, 0.002047, 0.002048, 0.0020491]
     metrics = BurstMetrics()
     direct = new_histogram()
     for v in values:
