@@ -777,7 +777,12 @@ class GridRun:
         )
         failed = sr.summary.get("status") == Status.FAILED.value
         if failed and not sr.step.continue_on_error:
-            self._fail_run(ErrorInfo("failed", f"{step_id}: the burst failed"))
+            error = sr.summary.get("error") or {"kind": "failed", "message": "the burst failed"}
+            self._fail_run(
+                ErrorInfo(
+                    error["kind"], f"{step_id}: {error['message']}", error.get("details") or {}
+                )
+            )
 
     def records(self, step_id: str) -> list[dict[str, Any]]:
         return [i.to_record() for i in self._steps[step_id].instances]
@@ -840,6 +845,9 @@ class GridRun:
             **result.counts,
             "metrics": result.metrics,
         }
+        if result.failure is not None:
+            # Kept for engines that restore the burst elsewhere (Airflow).
+            member.summary["error"] = result.failure.as_dict()
         if result.records is not None:
             by_position = {int(r["position"]): r for r in result.records}
             member.instances = []
@@ -1025,6 +1033,8 @@ class GridRun:
             ]
             if errors:
                 entry["errors"] = errors[:20]
+        if "error" in summary:
+            entry["error"] = summary["error"]
         if "metrics" in summary:
             entry["metrics"] = summary["metrics"]
             entry["duration_ms"] = round(summary["metrics"].get("duration_s", 0.0) * 1000, 3)
