@@ -75,6 +75,7 @@ bench: setup
 	$(PY) bench/burst_threshold.py
 	$(PY) bench/http_burst.py --repeat 3
 	$(PY) bench/burst_memory.py
+	$(PY) bench/fleet.py --repeat 3
 
 clean:
 	rm -rf $(VENV) $(AF_VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis
