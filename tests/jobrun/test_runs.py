@@ -164,21 +164,6 @@ def _plan_on(fleet: Fleet, spec: dict[str, Any], nodes: list[NodeSpec]) -> JobPl
     return plan
 
 
-def test_conn_id_node_fails_clearly_on_the_local_engine(local_fleet: Fleet) -> None:
-    nodes = [NodeSpec("n1"), NodeSpec("db", transport="ssh", conn_id="db_ssh")]
-    plan = _plan_on(local_fleet, job(cmd("true", max_retries=3), strategy="continue"), nodes)
-    run = asyncio.run(run_job_async(plan, nodes))  # the default session factory
-    doc = run.result()
-    assert doc["results"]["0"]["n1"]["status"] == "success"
-    db = doc["results"]["0"]["db"]
-    assert (db["status"], db["attempts"]) == ("failed", 1)  # not retried: it cannot help
-    assert db["error"] == (
-        "node db takes its SSH settings from the scheduler connection 'db_ssh', which only "
-        "the Airflow and Prefect engines read; to run it with --engine local, give host, "
-        "user and key_file in the inventory"
-    )
-
-
 def test_ssh_node_without_the_ssh_transport_fails_clearly(
     local_fleet: Fleet, monkeypatch: pytest.MonkeyPatch
 ) -> None:
