@@ -8,11 +8,12 @@ over the ``session_factory`` fixture runs on both.
 
 All local nodes are this machine, and so are the sshd nodes (as root, which
 is why commands' marker files under the test's directory work on both): a
-command cannot tell them apart by itself. :class:`TaggedSession` wraps a node's real session and adds
-``GF_NODE=<node id>`` to the environment of every command it runs: job files
-in tests write ``case "$GF_NODE" in n2) exit 1;; esac`` for node-specific
-behaviour. It also counts opens and closes, so tests can check that a
-node's session is reused by all of its tasks and closed at the end.
+command cannot tell them apart by itself. :class:`TaggedSession` wraps a
+node's real session and adds ``GF_NODE=<node id>`` to the environment of
+every command it runs: job files in tests write ``case "$GF_NODE" in n2)
+exit 1;; esac`` for node-specific behaviour. It also counts opens and
+closes, so tests can check that a node's session is reused by all of its
+tasks and closed at the end.
 """
 
 from __future__ import annotations
