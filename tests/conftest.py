@@ -66,7 +66,7 @@ def ssh_nodes(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SshNodes]:
     keys in ``ssh_nodes.known_hosts`` (see :mod:`tests.support.sshd`).
 
     ``ssh_nodes.target("node1")`` is a ready SshTarget. On every node
-    ``apt-get``, ``systemctl``, ``curl`` and ``sudo`` are recording
+    ``apt-get``, ``dpkg-query``, ``systemctl``, ``curl`` and ``sudo`` are recording
     stand-ins: ``ssh_nodes.calls("node1", "apt-get")`` lists their calls.
     Shared by every test: clear or filter calls, undo queued failures, and
     never kill or re-key these nodes (start an ``SshNodes`` of your own).

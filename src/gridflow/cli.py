@@ -214,12 +214,35 @@ def validate(
 
 
 def _validate_jobs(paths: list[Path], inventory: Path | None, target: str | None) -> None:
-    """Check every job file; print all of their problems, then exit 2 if any."""
-    from gridflow.jobs import check_job
+    """Check every job file; print all of their problems, then exit 2 if any.
+
+    The inventory itself among the paths (``validate jobs/*.yaml -i
+    jobs/inventory.yaml``) is checked as the inventory, not as a job.
+    """
+    from gridflow.jobs import check_job, load_inventory
+    from gridflow.jobs.inventory import find_inventory
 
     problems: list[Diagnostic] = []
     summaries: list[str] = []
     warned: set[Diagnostic] = set()
+    found = find_inventory(inventory, os.environ)
+    if found is not None and any(_same_file(p, found) for p in paths):
+        paths = [p for p in paths if not _same_file(p, found)]
+        try:
+            loaded = load_inventory(found, environ=os.environ, resolve_secrets=False)
+        except LoadError as exc:
+            problems.extend(exc.diagnostics)
+        else:
+            groups = loaded.groups()
+            in_groups = f" in groups {', '.join(groups)}" if groups else ""
+            count = len(loaded.nodes)
+            summaries.append(
+                f"ok: {found}: the inventory, {count} node{'s' if count != 1 else ''}{in_groups}"
+            )
+            if not paths:  # only the inventory was named: its warnings are all there is
+                for warning in loaded.warnings:
+                    warned.add(warning)
+                    _stderr(_warning_text(warning))
     for path in paths:
         try:
             checked = check_job(path, inventory, target=target, environ=os.environ)
@@ -235,6 +258,13 @@ def _validate_jobs(paths: list[Path], inventory: Path | None, target: str | None
         raise LoadError(problems)
     for line in summaries:
         _stderr(line)
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    try:
+        return os.path.samefile(a, b)
+    except OSError:  # one of them does not exist: the job's own error says so
+        return False
 
 
 def _warning_text(diag: Diagnostic) -> str:

@@ -152,19 +152,38 @@ def test_usage_errors(tmp_path: Path, args: list[str], message: str) -> None:
 
 
 def test_examples_validate_with_the_example_inventory() -> None:
-    jobs = sorted(str(p) for p in EXAMPLES.glob("*.yaml") if p.name != "inventory.yaml")
-    code, _, err = invoke("validate", *jobs, "-i", str(EXAMPLES / "inventory.yaml"))
+    # As a shell expands `gridflow validate dags_examples/jobs/*.yaml -i
+    # dags_examples/jobs/inventory.yaml`: the inventory is among the files.
+    inventory = str(EXAMPLES / "inventory.yaml")
+    code, _, err = invoke("validate", *sorted(map(str, EXAMPLES.glob("*.yaml"))), "-i", inventory)
     assert code == 0, err
     oks = [line for line in err.splitlines() if line.startswith("ok: ")]
     assert oks == [
+        f"ok: {inventory}: the inventory, 5 nodes in groups db, local, prod, web",
         "ok: checks: 1 phase, 1 task, 6 checks, 3 nodes (group:web)",
         "ok: continue-with-budget: 4 phases, 4 tasks, 3 nodes (group:web)",
-        "ok: pipeline-and-barrier: 3 phases, 5 tasks, 4 nodes (all)",
+        "ok: pipeline-and-barrier: 3 phases, 5 tasks, 5 nodes (all)",
         "ok: rolling-nginx-deploy: 2 phases, 5 tasks, 2 checks, 3 nodes (group:web)",
     ]
     # The example's key files live on the machine that connects: only warnings here.
     warnings = [line for line in err.splitlines() if ": warning: " in line]
     assert all("[file-not-found]" in w for w in warnings)
+
+
+def test_the_inventory_alone_is_checked_as_an_inventory(tmp_path: Path) -> None:
+    paths = files(
+        tmp_path, inv_yaml=INVENTORY.replace("db-01, groups: [db]", "web-01, groups: [db]")
+    )
+    code, _, err = invoke("validate", paths["inv_yaml"], "-i", paths["inv_yaml"])
+    assert code == 2
+    assert err.replace(str(tmp_path) + "/", "") == (
+        'inv.yaml:4:11: error: node "web-01" is listed twice (first at line 2) [duplicate-node]\n'
+        "  hint: give every node its own id\n"
+        "1 error found.\n"
+    )
+    fine = files(tmp_path, inv_yaml=INVENTORY)
+    code, _, err = invoke("validate", fine["inv_yaml"], "-i", fine["inv_yaml"])
+    assert (code, err) == (0, f"ok: {fine['inv_yaml']}: the inventory, 3 nodes in groups db, web\n")
 
 
 def test_a_real_process_exits_2_without_a_traceback(tmp_path: Path) -> None:

@@ -1,8 +1,11 @@
 """Fixtures for job runs on real nodes: a fleet, a job file, a finished run.
 
-``session_factory`` is parametrized over transports (only ``local`` so far;
-an SSH transport slots in as another param), so every scenario written with
-the ``fleet`` fixture runs on each.
+``session_factory`` is parametrized over transports, so every scenario
+written with the ``fleet`` fixture runs on each: ``local`` (every node is this
+machine) and ``ssh`` (every node is a real sshd on 127.0.0.2..4, the session's
+``ssh_nodes``, reached through the SSH transport). ``local_fleet`` is for the
+few tests about this machine itself (its stand-ins on PATH, the default
+session factory).
 """
 
 from __future__ import annotations
@@ -25,14 +28,17 @@ from gridflow.jobs.run import JobRun
 from gridflow.jobs.state import JobEvent
 from gridflow.runtime.masking import Masker
 from tests.jobrun.tasks import DIR, FAST_BACKOFF, NODES
-from tests.support.job_nodes import LocalTransport, Transport
+from tests.support.job_nodes import LocalTransport, SshTransport, Transport
+from tests.support.sshd import SshNodes
 
 
-@pytest.fixture(params=["local"])
+@pytest.fixture(params=["local", pytest.param("ssh", marks=pytest.mark.integration)])
 def session_factory(request: pytest.FixtureRequest) -> Transport:
-    """How nodes are reached: ``local`` (this machine)."""
-    assert request.param == "local"
-    return LocalTransport()
+    """How nodes are reached: ``local`` (this machine) or ``ssh`` (real sshd nodes)."""
+    if request.param == "local":
+        return LocalTransport()
+    nodes: SshNodes = request.getfixturevalue("ssh_nodes")
+    return SshTransport(nodes)
 
 
 def when(text: str | None) -> float:
@@ -124,3 +130,9 @@ class Fleet:
 @pytest.fixture
 def fleet(tmp_path: Path, session_factory: Transport) -> Fleet:
     return Fleet(tmp_path, session_factory)
+
+
+@pytest.fixture
+def local_fleet(tmp_path: Path) -> Fleet:
+    """A fleet of local nodes only, for tests about this machine itself."""
+    return Fleet(tmp_path, LocalTransport())

@@ -24,6 +24,7 @@ from gridflow.runtime.masking import Masker
 from tests.jobrun.conftest import Fleet
 from tests.jobrun.tasks import DIR, cmd, fails_on, job, mark, pipeline
 from tests.support.http_server import LocalHTTPServer
+from tests.support.job_nodes import SshTransport
 from tests.support.standins import Standins
 
 pytestmark = pytest.mark.timeout(60)
@@ -124,6 +125,10 @@ def test_http_during_check_runs_from_the_worker_once_per_round(
 
 
 def test_one_session_per_node_reused_and_closed(fleet: Fleet) -> None:
+    ssh = fleet.transport if isinstance(fleet.transport, SshTransport) else None
+    logins_before = (
+        {n: ssh.nodes.connections(ssh.sshd_node(n)) for n in ("n1", "n2")} if ssh else {}
+    )
     done = fleet.run(
         job(
             pipeline(mark("a"), mark("b"), mark("c")),
@@ -138,6 +143,11 @@ def test_one_session_per_node_reused_and_closed(fleet: Fleet) -> None:
     assert dict(log.closed) == {"n1": 1, "n2": 1}
     # hostname + 3 pipeline tasks + pre + d + post on each node, one session each
     assert dict(log.commands) == {"n1": 7, "n2": 7}
+    if ssh is not None:  # and the sshd of each node saw one login for all seven
+        logins = {
+            n: ssh.nodes.connections(ssh.sshd_node(n)) - logins_before[n] for n in ("n1", "n2")
+        }
+        assert logins == {"n1": 1, "n2": 1}
 
 
 def test_nodes_outside_the_target_are_never_contacted(fleet: Fleet) -> None:
@@ -154,29 +164,14 @@ def _plan_on(fleet: Fleet, spec: dict[str, Any], nodes: list[NodeSpec]) -> JobPl
     return plan
 
 
-def test_conn_id_node_fails_clearly_on_the_local_engine(fleet: Fleet) -> None:
-    nodes = [NodeSpec("n1"), NodeSpec("db", transport="ssh", conn_id="db_ssh")]
-    plan = _plan_on(fleet, job(cmd("true", max_retries=3), strategy="continue"), nodes)
-    run = asyncio.run(run_job_async(plan, nodes))  # the default session factory
-    doc = run.result()
-    assert doc["results"]["0"]["n1"]["status"] == "success"
-    db = doc["results"]["0"]["db"]
-    assert (db["status"], db["attempts"]) == ("failed", 1)  # not retried: it cannot help
-    assert db["error"] == (
-        "node db takes its SSH settings from the scheduler connection 'db_ssh', which only "
-        "the Airflow and Prefect engines read; to run it with --engine local, give host, "
-        "user and key_file in the inventory"
-    )
-
-
 def test_ssh_node_without_the_ssh_transport_fails_clearly(
-    fleet: Fleet, monkeypatch: pytest.MonkeyPatch
+    local_fleet: Fleet, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from gridflow.nodes.base import SshTarget
 
     monkeypatch.setattr(job_execute, "SSH_MODULE", "gridflow.nodes.no_such_transport")
     nodes = [NodeSpec("web", transport="ssh", ssh=SshTarget(host="127.0.0.2"))]
-    plan = _plan_on(fleet, job(cmd("true", max_retries=2)), nodes)
+    plan = _plan_on(local_fleet, job(cmd("true", max_retries=2)), nodes)
     doc = asyncio.run(run_job_async(plan, nodes)).result()
     entry = doc["results"]["0"]["web"]
     assert (entry["status"], entry["attempts"]) == ("failed", 1)
@@ -187,10 +182,10 @@ def test_ssh_node_without_the_ssh_transport_fails_clearly(
     assert doc["status"] == "failed"
 
 
-def test_the_default_factory_runs_local_nodes_here(fleet: Fleet) -> None:
+def test_the_default_factory_runs_local_nodes_here(local_fleet: Fleet) -> None:
     nodes = [NodeSpec("n1"), NodeSpec("n2")]
     plan = _plan_on(
-        fleet, job({"backend": "ping", "action": "echo", "params": {"message": "hi"}}), nodes
+        local_fleet, job({"backend": "ping", "action": "echo", "params": {"message": "hi"}}), nodes
     )
     doc = asyncio.run(run_job_async(plan, nodes)).result()
     assert {n: e["output"] for n, e in doc["results"]["0"].items()} == {"n1": "hi", "n2": "hi"}
@@ -200,7 +195,7 @@ def test_the_default_factory_runs_local_nodes_here(fleet: Fleet) -> None:
 
 
 def test_connection_and_env_secrets_are_masked(
-    fleet: Fleet, monkeypatch: pytest.MonkeyPatch
+    local_fleet: Fleet, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from gridflow.nodes.base import SshTarget
 
@@ -217,13 +212,13 @@ def test_connection_and_env_secrets_are_masked(
         cmd('echo "pw=$GF_TEST_PASSWORD" >&2; exit 1'),
     )
     spec["tasks"][0]["params"]["env"] = {"API_TOKEN": "tok-0123456789"}
-    plan = _plan_on(fleet, spec, nodes)
+    plan = _plan_on(local_fleet, spec, nodes)
     lines: list[str] = []
     run = asyncio.run(
         run_job_async(
             plan,
             nodes,
-            session_factory=fleet.transport,
+            session_factory=local_fleet.transport,
             on_event=lambda e: lines.append(e.message),
             masker=Masker(),
         )
@@ -241,14 +236,14 @@ def test_connection_and_env_secrets_are_masked(
 
 
 def test_rolling_restart_stops_at_the_first_failure_and_rolls_back(
-    fleet: Fleet, standins: Standins
+    local_fleet: Fleet, standins: Standins
 ) -> None:
     # All local nodes share this machine's stand-in state: nginx is installed
     # once, so the first rollback removes it and the others find it gone.
     standins.installed("nginx")
     standins.behave("systemctl", exit=1, stderr="Job for nginx.service failed.\n")
     remove = {"backend": "apt", "action": "remove", "params": {"package": "nginx"}}
-    done = fleet.run(
+    done = local_fleet.run(
         job(
             {"backend": "apt", "action": "update"},
             {
@@ -283,14 +278,14 @@ def test_rolling_restart_stops_at_the_first_failure_and_rolls_back(
     assert not standins.is_installed("nginx")
 
 
-def test_apt_install_reports_changed(fleet: Fleet, standins: Standins) -> None:
-    done = fleet.run(
+def test_apt_install_reports_changed(local_fleet: Fleet, standins: Standins) -> None:
+    done = local_fleet.run(
         job({"backend": "apt", "action": "install", "params": {"package": "nginx"}}),
         nodes=("n1",),
     )
     assert done.entry("0", "n1")["changed"] is True
     assert standins.argvs("apt-get") == [["apt-get", "install", "-y", "nginx"]]
-    again = fleet.run(
+    again = local_fleet.run(
         job({"backend": "apt", "action": "install", "params": {"package": "nginx"}}),
         nodes=("n1",),
     )

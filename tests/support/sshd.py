@@ -19,10 +19,13 @@ and deleted by the fixture that needs it.
 
 On every node, sshd's ``SetEnv`` puts a per-node stub directory first on the
 PATH of SSH sessions, holding recording stand-ins for ``apt-get``,
-``systemctl``, ``curl``, ``sudo`` and ``rke2-installer``
+``dpkg-query``, ``systemctl``, ``curl``, ``sudo`` and ``rke2-installer``
 (:mod:`tests.support.stub_command`): each call appends its exact argv to the
 node's call log, read back with :meth:`SshNodes.calls`. Failures are queued
 per node and command with :meth:`SshNodes.fail_next` / :meth:`SshNodes.behave`.
+Each node keeps its own package state: ``apt-get install`` marks a package
+installed, ``remove`` unmarks it, and ``dpkg-query`` (the apt backend's
+probe) reports it (:meth:`SshNodes.installed`).
 ``SetEnv`` also gives each node a HOME of its own: Debian's bash reads
 ``~/.bashrc`` even for ssh commands, and the machine's own (pyenv, cargo...)
 would otherwise put its directories before the stubs and cost half a second
@@ -43,8 +46,9 @@ Usage::
 
 The ``ssh_nodes`` session fixture in ``tests/conftest.py`` yields three
 started nodes (``node1``..``node3`` on 127.0.0.2..127.0.0.4) shared by every
-test: tests that count calls should call :meth:`SshNodes.clear_calls` first or
-look only at calls they can tell apart. Tests that kill nodes or change host
+test: tests that count calls should call :meth:`SshNodes.clear_calls` first
+(which also forgets queued behaviours and installed packages) or look only at
+calls they can tell apart. Tests that kill nodes or change host
 keys start their own :class:`SshNodes` instead.
 """
 
@@ -70,7 +74,7 @@ from gridflow.nodes.base import SshTarget
 
 SSHD = "/usr/sbin/sshd"
 REPO_ROOT = Path(__file__).resolve().parents[2]
-STUBBED_COMMANDS = ("apt-get", "systemctl", "curl", "sudo", "rke2-installer")
+STUBBED_COMMANDS = ("apt-get", "dpkg-query", "systemctl", "curl", "sudo", "rke2-installer")
 STANDARD_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 READY_TIMEOUT_S = 10.0
 MAX_NODES = 200  # 127.0.0.2 .. 127.0.0.201; loopback only, bounded
@@ -167,6 +171,11 @@ class SshNode:
     @property
     def control(self) -> Path:
         return self.dir / "control"
+
+    @property
+    def packages(self) -> Path:
+        """The stand-ins' installed packages: one file per package, holding its version."""
+        return self.dir / "packages"
 
     @property
     def bin(self) -> Path:
@@ -332,10 +341,19 @@ class SshNodes:
         return [r["argv"] for r in self.calls(node_id, cmd)]
 
     def clear_calls(self, node_id: str | None = None) -> None:
+        """Forget the node's (or every node's) calls, queued behaviours and
+        installed packages."""
         for node in self.nodes.values() if node_id is None else [self.nodes[node_id]]:
             node.calls_log.write_text("")
             for queued in node.control.glob("*.json"):
                 queued.unlink()
+            for package in node.packages.glob("*"):
+                package.unlink()
+
+    def installed(self, node_id: str) -> dict[str, str]:
+        """The packages the node's stand-ins hold installed: name -> version."""
+        folder = self.nodes[node_id].packages
+        return {p.name: p.read_text() for p in sorted(folder.glob("*"))}
 
     def behave(
         self,
@@ -374,7 +392,9 @@ class SshNodes:
     @contextlib.contextmanager
     def real_commands(self, node_id: str, *cmds: str) -> Iterator[None]:
         """Let ``cmds`` on the node be the machine's real ones for a while (the
-        stand-ins are moved aside), e.g. for a test installing a real package."""
+        stand-ins are moved aside), e.g. for a test installing a real package
+        (``real_commands("node1", "apt-get", "dpkg-query")``: the apt backend's
+        probe must ask the real dpkg too)."""
         node = self.nodes[node_id]
         aside = node.dir / "stubs-aside"
         aside.mkdir(exist_ok=True)
@@ -430,6 +450,7 @@ class SshNodes:
             "calls": str(node.calls_log),
             "control": str(node.control),
             "bin": str(node.bin),
+            "packages": str(node.packages),
         }
         text = f"#!{sys.executable} -I\n" + source.replace(
             "NODE_CONFIG: dict[str, str] = {}", f"NODE_CONFIG: dict[str, str] = {config!r}", 1

@@ -1,8 +1,8 @@
 """The recording stand-in installed on test ssh nodes (see tests/support/sshd.py).
 
 :mod:`tests.support.sshd` copies this file into each node's stub directory
-under the names of the commands it stands in for (``apt-get``, ``systemctl``,
-``curl``, ``sudo``, ``rke2-installer``), with a first line pointing at the
+under the names of the commands it stands in for (``apt-get``, ``dpkg-query``,
+``systemctl``, ``curl``, ``sudo``, ``rke2-installer``), with a first line pointing at the
 test interpreter and ``NODE_CONFIG`` filled in. That directory comes first on
 the PATH of every SSH session of the node, so a backend's ``apt-get install -y
 nginx`` runs this script instead of the real command.
@@ -16,12 +16,22 @@ Each call appends one JSON line to the node's call log::
 then does what the next queued behaviour of this command says (a JSON list in
 ``control/<cmd>.json``, written by ``SshNodes.fail_next`` / ``behave``):
 sleep, print stdout/stderr, exit with a non-zero code. Otherwise (no
-behaviour queued, or one with exit code 0) it exits 0, except three commands
+behaviour queued, or one with exit code 0) it exits 0, except commands
 that act: ``sudo`` drops its options and runs
 the rest of its arguments (so ``sudo -n -- apt-get ...`` reaches the apt-get
 stand-in), ``curl`` prints a tiny installer script (or writes it to ``-o
 FILE``) that runs ``rke2-installer`` with the installer's arguments, and
 ``rke2-installer`` records its call like the rest.
+
+Packages are the node's own state (``NODE_CONFIG["packages"]``, one file per
+installed package holding its version), so the apt backend's read-only probe
+and its effects agree per node: ``apt-get install P`` marks ``P`` installed,
+``apt-get remove P`` unmarks it (a call made to fail by a queued behaviour
+changes nothing), and ``dpkg-query -W -f FORMAT P`` answers as dpkg does:
+the format with ``${Status}`` and ``${Version}`` filled in for an installed
+package, exit 1 and "no packages found matching P" otherwise. Without it the
+probe would ask this machine's real dpkg, whatever happens to be installed
+here.
 
 Only the standard library: it runs with ``-I`` (isolated), once per call.
 """
@@ -35,7 +45,8 @@ import os
 import sys
 import time
 
-NODE_CONFIG: dict[str, str] = {}  # filled in on install: id, calls, control, bin
+NODE_CONFIG: dict[str, str] = {}  # filled in on install: id, calls, control, bin, packages
+STANDIN_VERSION = "1.0-standin"
 
 #: Environment variables copied into the call record (names, and name prefixes).
 RECORDED_ENV = (
@@ -83,7 +94,50 @@ def main() -> int:
         return run_as_sudo(args)
     if name == "curl":
         return print_installer(args)
+    if name == "apt-get":
+        return apt_get(args)
+    if name == "dpkg-query":
+        return dpkg_query(args)
     return 0
+
+
+def package_file(name: str) -> str:
+    return os.path.join(NODE_CONFIG["packages"], name.replace("/", "_"))
+
+
+def apt_get(args: list[str]) -> int:
+    words = [a for a in args if not a.startswith("-")]
+    if len(words) < 2 or words[0] not in ("install", "remove"):
+        return 0
+    for package in words[1:]:
+        name, _, version = package.partition("=")
+        if words[0] == "install":
+            os.makedirs(NODE_CONFIG["packages"], exist_ok=True)
+            with open(package_file(name), "w", encoding="utf-8") as file:
+                file.write(version or STANDIN_VERSION)
+            sys.stdout.write(f"Setting up {name} ({version or STANDIN_VERSION}) ...\n")
+        else:
+            with contextlib.suppress(FileNotFoundError):
+                os.remove(package_file(name))
+                sys.stdout.write(f"Removing {name} ...\n")
+    return 0
+
+
+def dpkg_query(args: list[str]) -> int:
+    fmt = args[args.index("-f") + 1] if "-f" in args[:-1] else "${Status}\\t${Version}\\n"
+    names = [a for a in args if not a.startswith("-") and a != fmt]
+    missing = False
+    for name in names:
+        try:
+            with open(package_file(name), encoding="utf-8") as file:
+                version = file.read()
+        except FileNotFoundError:
+            sys.stderr.write(f"dpkg-query: no packages found matching {name}\n")
+            missing = True
+            continue
+        text = fmt.replace("${Status}", "install ok installed").replace("${Version}", version)
+        sys.stdout.write(text.replace("\\t", "\t").replace("\\n", "\n"))
+    return 1 if missing else 0
 
 
 def append_line(path: str, line: str) -> None:

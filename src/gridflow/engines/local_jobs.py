@@ -40,7 +40,7 @@ async def run_job_async(
     through the SSH transport).
     """
     run = JobRun(plan, nodes, run_id=run_id, masker=masker, on_event=on_event)
-    sessions = NodeSessions({n.id: n for n in nodes}, session_factory)
+    sessions = NodeSessions({n.id: n for n in nodes}, session_factory, masker=run.masker)
     http = HttpClients()
     tasks: dict[asyncio.Task[Outcome], Work] = {}
     by_id: dict[int, asyncio.Task[Outcome]] = {}

@@ -9,7 +9,11 @@ on first use and reused by every task and check of that node.
 Sessions come from a *session factory* (``NodeSpec -> NodeSession``):
 :func:`open_session` by default, which opens a
 :class:`~gridflow.nodes.local.LocalSession` for ``connection: local`` and
-imports the SSH transport only when an ``ssh`` node needs it.
+imports the SSH transport only when an ``ssh`` node needs it. A node whose
+SSH settings live in a named connection (``conn_id``) is resolved by
+:class:`NodeSessions` before its factory is called
+(:func:`gridflow.nodes.ssh_connection.resolve_ssh_node`), and the
+connection's secrets join the run's masker.
 """
 
 from __future__ import annotations
@@ -23,20 +27,21 @@ from typing import Any
 
 import httpx
 
-from gridflow.backends.actions import InvalidParams, UnknownAction, run_action
+from gridflow.backends.actions import run_action
 from gridflow.errors import ExpectedError, RunnerError
 from gridflow.jobs.model import BackendCheck, HttpCheck
 from gridflow.jobs.state import Outcome, TaskWork, Timer, Work
 from gridflow.nodes.base import (
     CommandTimedOut,
-    HostKeyRejected,
     NodeSession,
     NodeSpec,
     NodeUnreachable,
 )
 from gridflow.nodes.local import LocalSession
+from gridflow.nodes.ssh_connection import resolve_ssh_node
 from gridflow.plan.durations import format_duration
 from gridflow.runners._http import StatusSet
+from gridflow.runtime.masking import Masker
 
 log = logging.getLogger("gridflow.job")
 
@@ -55,10 +60,10 @@ async def open_session(node: NodeSpec) -> NodeSession:
     if node.transport == "local":
         return LocalSession(node_id=node.id)
     if node.ssh is None:
+        # NodeSessions resolves conn_id nodes before calling a factory.
         raise TransportUnavailable(
-            f"node {node.id} takes its SSH settings from the scheduler connection "
-            f"{node.conn_id!r}, which only the Airflow and Prefect engines read; "
-            "to run it with --engine local, give host, user and key_file in the inventory"
+            f"node {node.id} has no SSH settings"
+            + (f" (connection {node.conn_id!r} was not resolved)" if node.conn_id else "")
         )
     try:
         module = importlib.import_module(SSH_MODULE)
@@ -73,11 +78,24 @@ async def open_session(node: NodeSpec) -> NodeSession:
 
 
 class NodeSessions:
-    """One open session per node for a whole job, closed by :meth:`close`."""
+    """One open session per node for a whole job, closed by :meth:`close`.
 
-    def __init__(self, nodes: dict[str, NodeSpec], factory: SessionFactory | None = None) -> None:
+    A ``conn_id`` node's connection is looked up when the node first needs a
+    session (on the worker, where the engine's connections are), once per
+    job; its secrets are added to ``masker``. A failed lookup is tried again
+    on the node's next attempt.
+    """
+
+    def __init__(
+        self,
+        nodes: dict[str, NodeSpec],
+        factory: SessionFactory | None = None,
+        *,
+        masker: Masker | None = None,
+    ) -> None:
         self._nodes = nodes
         self._factory = factory or open_session
+        self._masker = masker
         self._open: dict[str, NodeSession] = {}
         self._locks: dict[str, asyncio.Lock] = {}
 
@@ -88,8 +106,20 @@ class NodeSessions:
         lock = self._locks.setdefault(node_id, asyncio.Lock())
         async with lock:
             if node_id not in self._open:
-                self._open[node_id] = await self._factory(self._nodes[node_id])
+                node = await self._resolved(node_id)
+                self._open[node_id] = await self._factory(node)
         return self._open[node_id]
+
+    async def _resolved(self, node_id: str) -> NodeSpec:
+        node = self._nodes[node_id]
+        if node.ssh is not None or node.conn_id is None:
+            return node
+        # A thread: the engine's resolver may ask a database or an API.
+        node, secrets = await asyncio.to_thread(resolve_ssh_node, node)
+        if self._masker is not None:
+            self._masker.add(secrets)
+        self._nodes[node_id] = node
+        return node
 
     async def discard(self, node_id: str) -> None:
         """Forget a session whose connection broke: the next use opens a new one."""
@@ -237,7 +267,10 @@ async def _run_on_node(
     except NodeUnreachable as exc:
         await sessions.discard(node)
         return failed(exc.message)
-    except (HostKeyRejected, TransportUnavailable, InvalidParams, UnknownAction) as exc:
+    except ExpectedError as exc:
+        # A rejected host key or login, a connection to fix, no transport, a
+        # bad parameter: trying again cannot mend it (and repeated failed
+        # logins can lock an account out).
         return failed(exc.message, final=True)
     except RunnerError as exc:
         # Another transport error: retried like any failure, with a fresh session.

@@ -4,6 +4,7 @@ secrets kept out of the file, and targets resolved against them."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -220,13 +221,33 @@ def test_a_password_in_clear_never_reaches_the_message(tmp_path: Path) -> None:
 
 def test_example_inventory() -> None:
     inventory = load_inventory(EXAMPLES / "inventory.yaml", environ={})
-    hosts = {n.id: n.ssh.host if n.ssh else n.transport for n in inventory.nodes}
-    assert hosts == {
-        "web-01": "127.0.0.2",
-        "web-02": "127.0.0.3",
-        "web-03": "127.0.0.4",
+    reached = {
+        n.id: (n.ssh.host, n.ssh.port, n.ssh.user, n.ssh.sudo)
+        if n.ssh
+        else n.conn_id or n.transport
+        for n in inventory.nodes
+    }
+    assert reached == {
+        "web-01": ("10.0.1.11", 22, "deploy", True),
+        "web-02": ("10.0.1.12", 22, "deploy", True),
+        "web-03": ("10.0.1.13", 2222, "deploy", True),
+        "db-01": "db01_ssh",
         "worker": "local",
     }
+    assert inventory.groups() == ["db", "local", "prod", "web"]
+
+
+def test_the_example_inventory_connection_is_real() -> None:
+    # The export line in the example's comments gives what db-01 needs.
+    from gridflow.connections import parse_connection
+    from gridflow.nodes.ssh_connection import ssh_settings
+
+    text = (EXAMPLES / "inventory.yaml").read_text()
+    [uri] = re.findall(r"export AIRFLOW_CONN_DB01_SSH='([^']+)'", text)
+    target = ssh_settings(parse_connection("db01_ssh", uri)).target
+    assert (target.host, target.port, target.user, target.sudo) == ("10.0.2.21", 22, "deploy", True)
+    assert target.key_file == "/home/airflow/.ssh/id_ed25519"
+    assert target.insecure_skip_host_key_check is False
 
 
 @pytest.mark.parametrize(
