@@ -25,6 +25,7 @@ from gridflow.runtime.masking import Masker, MaskingFilter
 
 if TYPE_CHECKING:
     from gridflow.jobs import JobPlan
+    from gridflow.jobs.run import JobRun
     from gridflow.nodes.base import NodeSpec
 
 EXIT_OK = 0
@@ -476,11 +477,10 @@ def _run_job(
     with _user_errors():
         if var or var_file or profile:
             raise UsageError("-var, -var-file and --profile set grid variables; jobs have none")
-        if engine not in (None, Engine.local):
-            assert engine is not None
+        if engine is Engine.airflow:
             raise UsageError(
-                f"--engine {engine.value} does not run jobs yet: use --engine local "
-                "(the default for jobs)"
+                "--engine airflow does not run jobs yet: use --engine local "
+                "(the default for jobs) or --engine prefect"
             )
         plan, nodes = _load_job(words, kind, inventory, target, check)
         preflight(plan)
@@ -491,12 +491,11 @@ def _run_job(
         else:
             sys.stdout.write(dry_run_text(doc))
         raise typer.Exit(EXIT_OK)
-    from gridflow.engines.local_jobs import run_job
     from gridflow.jobs.progress import JobProgress, job_summary_text
 
     progress = JobProgress()
     try:
-        finished = run_job(plan, nodes, on_event=progress.event, masker=masker)
+        finished = _job_engine(engine)(plan, nodes, on_event=progress.event, masker=masker)
     except KeyboardInterrupt:
         _stderr("interrupted")
         raise typer.Exit(130) from None
@@ -506,6 +505,20 @@ def _run_job(
     else:
         sys.stdout.write(job_summary_text(result))
     raise typer.Exit(EXIT_OK if result["status"] == "success" else EXIT_FAILED)
+
+
+def _job_engine(engine: Engine | None) -> Callable[..., JobRun]:
+    """The ``run_job`` of the chosen engine (local by default for jobs)."""
+    if engine is Engine.prefect:
+        from gridflow.engines.prefect import configure_prefect_environment
+
+        configure_prefect_environment(gridflow_home())
+        from gridflow.engines.prefect_jobs import run_job
+
+        return run_job
+    from gridflow.engines.local_jobs import run_job as run_locally
+
+    return run_locally
 
 
 def _load_job(
