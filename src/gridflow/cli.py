@@ -346,9 +346,9 @@ def run(
             "--engine",
             "-e",
             help="prefect: an embedded Prefect flow run (no server to start; the default "
-            "for grids); local: plain asyncio in this process, fastest start (the default, "
-            "and so far the only engine, for jobs); airflow: Airflow's DAG test mode on a "
-            "SQLite DB under GRIDFLOW_HOME (needs gridflow\\[airflow]; tasks run one at a time).",
+            "for grids); local: plain asyncio in this process, fastest start (the default "
+            "for jobs); airflow: Airflow's DAG test mode on a SQLite DB under GRIDFLOW_HOME "
+            "(needs gridflow\\[airflow]; tasks run one at a time).",
         ),
     ] = None,
     output: Annotated[
@@ -477,11 +477,6 @@ def _run_job(
     with _user_errors():
         if var or var_file or profile:
             raise UsageError("-var, -var-file and --profile set grid variables; jobs have none")
-        if engine is Engine.airflow:
-            raise UsageError(
-                "--engine airflow does not run jobs yet: use --engine local "
-                "(the default for jobs) or --engine prefect"
-            )
         plan, nodes = _load_job(words, kind, inventory, target, check)
         preflight(plan)
     if check:
@@ -493,9 +488,11 @@ def _run_job(
         raise typer.Exit(EXIT_OK)
     from gridflow.jobs.progress import JobProgress, job_summary_text
 
+    with _user_errors():
+        run_job = _job_engine(engine, inventory)
     progress = JobProgress()
     try:
-        finished = _job_engine(engine)(plan, nodes, on_event=progress.event, masker=masker)
+        finished = run_job(plan, nodes, on_event=progress.event, masker=masker)
     except KeyboardInterrupt:
         _stderr("interrupted")
         raise typer.Exit(130) from None
@@ -507,8 +504,18 @@ def _run_job(
     raise typer.Exit(EXIT_OK if result["status"] == "success" else EXIT_FAILED)
 
 
-def _job_engine(engine: Engine | None) -> Callable[..., JobRun]:
+def _job_engine(engine: Engine | None, inventory: Path | None) -> Callable[..., JobRun]:
     """The ``run_job`` of the chosen engine (local by default for jobs)."""
+    if engine is Engine.airflow:
+        import functools
+
+        from gridflow.jobs.inventory import require_inventory
+
+        _airflow_engine()  # a usage error when Airflow is not installed
+        from gridflow.engines.airflow.job_run import run_job as run_on_airflow
+
+        # The DAG's tasks read the nodes from the inventory file, as workers do.
+        return functools.partial(run_on_airflow, inventory=require_inventory(inventory, os.environ))
     if engine is Engine.prefect:
         from gridflow.engines.prefect import configure_prefect_environment
 

@@ -297,8 +297,8 @@ def test_shorthand_bad_input_exits_2(files: dict[str, str], args: list[str], mes
     [
         (
             ["--engine", "airflow"],
-            "error: --engine airflow does not run jobs yet: use --engine local "
-            "(the default for jobs) or --engine prefect\n",
+            'error: --engine airflow needs Apache Airflow: pip install "gridflow[airflow]" '
+            "(in its own environment: docs/decisions/0002-airflow-environment.md)\n",
         ),
         (
             ["-var", "x=1"],
