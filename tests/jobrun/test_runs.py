@@ -163,9 +163,8 @@ def test_conn_id_node_fails_clearly_on_the_local_engine(fleet: Fleet) -> None:
     db = doc["results"]["0"]["db"]
     assert (db["status"], db["attempts"]) == ("failed", 1)  # not retried: it cannot help
     assert db["error"] == (
-        "node db takes its SSH settings from the scheduler connection 'db_ssh', which only "
-        "the Airflow and Prefect engines read; to run it with --engine local, give host, "
-        "user and key_file in the inventory"
+        "node db takes its SSH settings from the scheduler connection 'db_ssh', which no "
+        "gridflow engine reads yet; give host, user and key_file in the inventory"
     )
 
 

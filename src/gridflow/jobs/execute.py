@@ -57,8 +57,8 @@ async def open_session(node: NodeSpec) -> NodeSession:
     if node.ssh is None:
         raise TransportUnavailable(
             f"node {node.id} takes its SSH settings from the scheduler connection "
-            f"{node.conn_id!r}, which only the Airflow and Prefect engines read; "
-            "to run it with --engine local, give host, user and key_file in the inventory"
+            f"{node.conn_id!r}, which no gridflow engine reads yet; give host, user and "
+            "key_file in the inventory"
         )
     try:
         module = importlib.import_module(SSH_MODULE)
