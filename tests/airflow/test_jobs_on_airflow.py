@@ -236,3 +236,47 @@ def test_loader_reads_the_inventory_from_the_environment_or_says_what_is_missing
     monkeypatch.setenv("GRIDFLOW_INVENTORY", str(inventory))
     dag = _job_dags(tmp_path)["deploy"]
     assert dag.get_task("1.test.succeed").expand_input.value == {"node": ["web-01", "web-02"]}
+
+
+def test_job_timeout_cancels_what_remains(tmp_path: Path) -> None:
+    # The deadline is the DAG run's start + 45 s: phase 0 ends well before it
+    # (a few seconds a task here), phase 1's first node is cut at it, the rest
+    # start after it and never run.
+    fleet = Fleet(tmp_path, LocalTransport(), engine="airflow")
+    done = fleet.run(
+        job(
+            mark("first"),
+            sleep_on({}, default=300),
+            mark("never"),
+            mark("cleanup", condition="always"),
+            timeout="45s",
+        )
+    )
+    assert (done.doc["status"], done.doc["error"]["kind"]) == ("cancelled", "timeout")
+    assert done.doc["error"]["message"].startswith("the job ran past its timeout of 45s")
+    assert done.statuses("0") == each(S)
+    for key in ("1", "2", "3"):
+        assert done.statuses(key) == each("cancelled"), key
+    assert done.entry("2", "n1")["reason"].startswith("the job ran past its timeout")
+    assert done.lines("never") == done.lines("cleanup") == []
+    assert 45 <= done.wall_s < 200  # not the 300 s the nodes would have slept
+
+
+def test_secrets_are_masked_in_xcom_and_the_document(tmp_path: Path) -> None:
+    from airflow.models.xcom import XComModel
+    from airflow.settings import Session
+
+    secret = "tok-0123456789abcdef"
+    spec = job(cmd('echo "token=$API_TOKEN"; echo "again $API_TOKEN" >&2; exit 1'))
+    spec["tasks"][0]["params"]["env"] = {"API_TOKEN": secret}
+    done = Fleet(tmp_path, LocalTransport(), engine="airflow").run(spec, nodes=("n1",))
+    entry = done.entry("0", "n1")
+    assert (entry["status"], entry["output"]) == ("failed", "token=***\n")
+    assert entry["error"].endswith("exited with 1: again ***")
+    assert secret not in str(done.doc)
+    assert Session is not None
+    with Session() as session:
+        rows = session.scalars(XComModel.get_many(run_id=done.run.run_id)).all()
+        stored = [str(XComModel.deserialize_value(r)) for r in rows]
+    assert any("token=***" in value for value in stored)
+    assert not any(secret in value for value in stored)
