@@ -7,6 +7,7 @@ directory's ``conftest.py``.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -74,3 +75,18 @@ def ssh_nodes(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SshNodes]:
     """
     with SshNodes(tmp_path_factory.mktemp("sshd"), count=3) as nodes:
         yield nodes
+
+
+@pytest.fixture(scope="session")
+def prefect_harness(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """One temporary Prefect API server for the whole session (it costs
+    20-60 s to start here); every flow run after that is a real Prefect run.
+    Shared by the grid (tests/e2e) and job (tests/jobrun) engine tests."""
+    home = tmp_path_factory.mktemp("prefect-home")
+    os.environ["PREFECT_HOME"] = str(home)
+    os.environ["PREFECT_SERVER_ANALYTICS_ENABLED"] = "false"
+    os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=120):
+        yield

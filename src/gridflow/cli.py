@@ -25,6 +25,7 @@ from gridflow.runtime.masking import Masker, MaskingFilter
 
 if TYPE_CHECKING:
     from gridflow.jobs import JobPlan
+    from gridflow.jobs.run import JobRun
     from gridflow.nodes.base import NodeSpec
 
 EXIT_OK = 0
@@ -375,9 +376,9 @@ def run(
             "--engine",
             "-e",
             help="prefect: an embedded Prefect flow run (no server to start; the default "
-            "for grids); local: plain asyncio in this process, fastest start (the default, "
-            "and so far the only engine, for jobs); airflow: Airflow's DAG test mode on a "
-            "SQLite DB under GRIDFLOW_HOME (needs gridflow\\[airflow]; tasks run one at a time).",
+            "for grids); local: plain asyncio in this process, fastest start (the default "
+            "for jobs); airflow: Airflow's DAG test mode on a SQLite DB under GRIDFLOW_HOME "
+            "(needs gridflow\\[airflow]; tasks run one at a time).",
         ),
     ] = None,
     output: Annotated[
@@ -506,12 +507,6 @@ def _run_job(
     with _user_errors():
         if var or var_file or profile:
             raise UsageError("-var, -var-file and --profile set grid variables; jobs have none")
-        if engine not in (None, Engine.local):
-            assert engine is not None
-            raise UsageError(
-                f"--engine {engine.value} does not run jobs yet: use --engine local "
-                "(the default for jobs)"
-            )
         plan, nodes = _load_job(words, kind, inventory, target, check)
         preflight(plan)
     if check:
@@ -521,9 +516,10 @@ def _run_job(
         else:
             sys.stdout.write(dry_run_text(doc))
         raise typer.Exit(EXIT_OK)
-    from gridflow.engines.local_jobs import run_job
     from gridflow.jobs.progress import JobProgress, job_summary_text
 
+    with _user_errors():
+        run_job = _job_engine(engine, inventory)
     progress = JobProgress()
     try:
         finished = run_job(plan, nodes, on_event=progress.event, masker=masker)
@@ -536,6 +532,30 @@ def _run_job(
     else:
         sys.stdout.write(job_summary_text(result))
     raise typer.Exit(EXIT_OK if result["status"] == "success" else EXIT_FAILED)
+
+
+def _job_engine(engine: Engine | None, inventory: Path | None) -> Callable[..., JobRun]:
+    """The ``run_job`` of the chosen engine (local by default for jobs)."""
+    if engine is Engine.airflow:
+        import functools
+
+        from gridflow.jobs.inventory import require_inventory
+
+        _airflow_engine()  # a usage error when Airflow is not installed
+        from gridflow.engines.airflow.job_run import run_job as run_on_airflow
+
+        # The DAG's tasks read the nodes from the inventory file, as workers do.
+        return functools.partial(run_on_airflow, inventory=require_inventory(inventory, os.environ))
+    if engine is Engine.prefect:
+        from gridflow.engines.prefect import configure_prefect_environment
+
+        configure_prefect_environment(gridflow_home())
+        from gridflow.engines.prefect_jobs import run_job
+
+        return run_job
+    from gridflow.engines.local_jobs import run_job as run_locally
+
+    return run_locally
 
 
 def _load_job(

@@ -8,9 +8,8 @@ real Prefect flow run costing about a second.
 from __future__ import annotations
 
 import json
-import os
 import textwrap
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -33,18 +32,6 @@ class RunResult:
     def step(self, step_id: str) -> dict[str, Any]:
         assert self.doc is not None, self.stderr
         return self.doc["steps"][step_id]  # type: ignore[no-any-return]
-
-
-@pytest.fixture(scope="session")
-def prefect_harness(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
-    home = tmp_path_factory.mktemp("prefect-home")
-    os.environ["PREFECT_HOME"] = str(home)
-    os.environ["PREFECT_SERVER_ANALYTICS_ENABLED"] = "false"
-    os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
-    from prefect.testing.utilities import prefect_test_harness
-
-    with prefect_test_harness(server_startup_timeout=120):
-        yield
 
 
 @pytest.fixture(params=ENGINES)

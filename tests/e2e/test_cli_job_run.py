@@ -296,21 +296,16 @@ def test_shorthand_bad_input_exits_2(files: dict[str, str], args: list[str], mes
     ("args", "message"),
     [
         (
-            ["--engine", "prefect"],
-            "error: --engine prefect does not run jobs yet: use --engine local "
-            "(the default for jobs)\n",
-        ),
-        (
             ["--engine", "airflow"],
-            "error: --engine airflow does not run jobs yet: use --engine local "
-            "(the default for jobs)\n",
+            'error: --engine airflow needs Apache Airflow: pip install "gridflow[airflow]" '
+            "(in its own environment: docs/decisions/0002-airflow-environment.md)\n",
         ),
         (
             ["-var", "x=1"],
             "error: -var, -var-file and --profile set grid variables; jobs have none\n",
         ),
     ],
-    ids=["prefect", "airflow", "var"],
+    ids=["airflow", "var"],
 )
 def test_job_usage_errors(files: dict[str, str], args: list[str], message: str) -> None:
     code, out, err = invoke("run", files["job"], "-i", files["inv"], *args)

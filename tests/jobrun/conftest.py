@@ -23,9 +23,10 @@ import yaml
 
 from gridflow.engines.local_jobs import run_job_async
 from gridflow.jobs import load_job
-from gridflow.jobs.model import Backoff
+from gridflow.jobs.model import Backoff, JobPlan
 from gridflow.jobs.run import JobRun
 from gridflow.jobs.state import JobEvent
+from gridflow.nodes.base import NodeSpec
 from gridflow.runtime.masking import Masker
 from tests.jobrun.tasks import DIR, FAST_BACKOFF, NODES
 from tests.support.job_nodes import LocalTransport, SshTransport, Transport
@@ -78,11 +79,13 @@ class Finished:
 
 
 class Fleet:
-    """Writes an inventory of nodes reached through ``transport`` and runs jobs on them."""
+    """Writes an inventory of nodes reached through ``transport`` and runs jobs
+    on them with ``engine``'s ``run_job`` (the local engine unless told)."""
 
-    def __init__(self, root: Path, transport: Transport) -> None:
+    def __init__(self, root: Path, transport: Transport, engine: str = "local") -> None:
         self.dir = root
         self.transport = transport
+        self.engine = engine
 
     def write(
         self,
@@ -115,16 +118,33 @@ class Fleet:
         plan = plan.model_copy(update={"backoff": backoff})
         events: list[JobEvent] = []
         started = time.monotonic()
-        run = asyncio.run(
-            run_job_async(
-                plan,
-                specs,
-                session_factory=self.transport,
-                on_event=events.append,
-                masker=masker,
-            )
+        run = run_on(
+            self.engine,
+            plan,
+            specs,
+            inventory=inventory,
+            session_factory=self.transport,
+            on_event=events.append,
+            masker=masker,
         )
         return Finished(run, run.result(), events, time.monotonic() - started, self.dir)
+
+
+def run_on(
+    engine: str, plan: JobPlan, nodes: list[NodeSpec], *, inventory: Path, **kwargs: Any
+) -> JobRun:
+    """Run ``plan`` with ``engine``'s run_job (same arguments on every engine;
+    Airflow also reads the inventory file, as its workers do)."""
+    if engine == "prefect":
+        from gridflow.engines.prefect_jobs import run_job
+
+        return run_job(plan, nodes, **kwargs)
+    if engine == "airflow":
+        from gridflow.engines.airflow.job_run import run_job as run_on_airflow
+
+        return run_on_airflow(plan, nodes, inventory=inventory, **kwargs)
+    assert engine == "local", engine
+    return asyncio.run(run_job_async(plan, nodes, **kwargs))
 
 
 @pytest.fixture

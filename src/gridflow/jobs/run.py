@@ -134,10 +134,15 @@ class JobRun:
         run_id: str | None = None,
         masker: Masker | None = None,
         on_event: Callable[[JobEvent], None] | None = None,
+        clock: Callable[[], float] = time.time,
     ) -> None:
+        """``clock`` gives the Unix time the run stamps phases, events and the
+        job with: the wall clock, except when a run is rebuilt from records
+        (:mod:`gridflow.jobs.replay`), whose clock is the records' own times."""
         if not nodes:
             raise ValueError("a job runs on at least one node")
         self.plan = plan
+        self._clock = clock
         self.nodes: dict[str, NodeSpec] = {n.id: n for n in nodes}
         self.expected: list[str] = [n.id for n in nodes]
         self.run_id = run_id or uuid.uuid4().hex[:12]
@@ -173,7 +178,7 @@ class JobRun:
         """Begin: the job's pre-checks, or its first phase."""
         if self._stage != "new":
             raise RuntimeError("a JobRun starts once")
-        self.started = time.time()
+        self.started = self._clock()
         self._emit(
             "job-started",
             f"job {self.plan.name} ({self.run_id}) on {_count(len(self.expected), 'node')} "
@@ -266,18 +271,18 @@ class JobRun:
             if pr.status in (PhaseStatus.PENDING, PhaseStatus.RUNNING):
                 pr.status = PhaseStatus.CANCELLED
                 if pr.started is not None:
-                    pr.ended = pr.ended or time.time()
+                    pr.ended = pr.ended or self._clock()
             for task in pr.phase.tasks:
                 for rec in self.records[task.key].values():
                     if not rec.status.terminal:
                         rec.status = NodeStatus.CANCELLED
                         rec.reason = rec.reason or why
                         if rec.started is not None:
-                            rec.ended = rec.ended or time.time()
+                            rec.ended = rec.ended or self._clock()
         for crec in self.check_records.values():
             if not crec.status.terminal:
                 crec.status = NodeStatus.CANCELLED
-        self.ended = time.time()
+        self.ended = self._clock()
         elapsed = format_duration(self.ended - (self.started or self.ended))
         status = self.status.value
         detail = self.cancelled or self.failure
@@ -328,7 +333,7 @@ class JobRun:
             "dropped": dict(self._dropped),
             "started": iso_time(self.started),
             "ended": iso_time(self.ended),
-            **duration_fields(self.started, self.ended or time.time()),
+            **duration_fields(self.started, self.ended or self._clock()),
         }
         problem = self.cancelled or self.failure
         if problem is not None:
@@ -363,7 +368,7 @@ class JobRun:
             return
         text = self.masker.redact_text(_one_line(message))
         try:
-            self.on_event(JobEvent(kind=kind, time=time.time(), message=text, **fields))
+            self.on_event(JobEvent(kind=kind, time=self._clock(), message=text, **fields))
         except Exception:  # a display must never break a run
             log.warning("job event listener failed", exc_info=True)
 
@@ -469,7 +474,7 @@ class JobRun:
         )
         pr.after_stop = self._stopped
         pr.status = PhaseStatus.RUNNING
-        pr.started = time.time()
+        pr.started = self._clock()
         for node in self.expected:
             if node not in nodes:
                 why = self._dropped.get(node, "not part of this phase")
@@ -532,7 +537,7 @@ class JobRun:
 
     def _end_phase(self, pr: _PhaseRun) -> None:
         pr.stage = "done"
-        pr.ended = time.time()
+        pr.ended = self._clock()
         pr.status = PhaseStatus.FAILED if pr.error is not None else PhaseStatus.SUCCESS
         # A failed node leaves the job, except that fail-fast keeps, after its
         # stop, every node it had then (rollbacks must reach them).
@@ -658,7 +663,7 @@ class JobRun:
         if outcome.started is not None:
             rec.attempts = work.attempt
             rec.started = rec.started if rec.started is not None else outcome.started
-        rec.ended = outcome.ended if outcome.ended is not None else time.time()
+        rec.ended = outcome.ended if outcome.ended is not None else self._clock()
         if outcome.status == "cancelled":
             rec.status = NodeStatus.CANCELLED
             rec.reason = self._cancel_reason(pr)

@@ -19,6 +19,15 @@ values). The DAG id is the file's stem or the folder's name.
   unchanged folder costs reading files and JSON, not HCL compilation.
 * **Parsing context.** When Airflow runs a task it sets the DAG id being run
   (``get_parsing_context()``); only that grid's DAG is built then.
+
+**Jobs.** Every ``*.yaml`` / ``*.yml`` file directly in the folder is a job
+(one DAG, id from the file's stem), except ``inventory.yaml`` /
+``inventory.yml``: that is the inventory of the jobs beside it. Without one,
+the inventory is the file ``$GRIDFLOW_INVENTORY`` names, which must then be
+set (to the same path) for the dag-processor and on every worker. The job's
+target is resolved when the folder is parsed (its nodes are the DAG's
+mapped instances); the tasks read the nodes again, secrets included, on the
+worker. A job that does not load becomes a broken DAG, as a grid does.
 """
 
 from __future__ import annotations
@@ -33,12 +42,14 @@ from typing import Any
 
 from gridflow._version import __version__
 from gridflow.engines.airflow.names import dag_id_for
-from gridflow.errors import GridflowError
+from gridflow.errors import GridflowError, UsageError
 from gridflow.plan import Plan
 
 log = logging.getLogger(__name__)
 
 GRID_SUFFIX = ".hcl"
+JOB_SUFFIXES = (".yaml", ".yml")
+INVENTORY_NAMES = ("inventory.yaml", "inventory.yml")
 CACHE_ENV = "GRIDFLOW_CACHE_DIR"
 
 
@@ -88,7 +99,96 @@ def load_dags(
             continue
         dags[dag.dag_id] = dag
         namespace[_global_name(dag.dag_id)] = dag
+    for path in find_jobs(root):
+        dag_id = dag_id_for(path.stem)
+        if wanted is not None and dag_id != wanted:
+            continue
+        if dag_id in dags or _global_name(dag_id) in namespace:
+            # A second DAG with the grid's id would replace it: say so, load neither twice.
+            log.error(
+                "gridflow: job %s was not loaded: its DAG id %r is a grid's in this folder; "
+                "rename the job file",
+                path.name,
+                dag_id,
+            )
+            continue
+        try:
+            dag = _build_job(path, dag_id)
+        except GridflowError as exc:
+            message = _relative(str(exc), root)
+            log.error("gridflow: job %s did not load:\n%s", path.name, message)
+            namespace[_global_name(dag_id)] = _broken_job_dag(path, dag_id, message)
+            continue
+        dags[dag.dag_id] = dag
+        namespace[_global_name(dag.dag_id)] = dag
     return dags
+
+
+def find_jobs(root: Path) -> Iterator[Path]:
+    """Job files directly in ``root`` (not its inventory)."""
+    if not root.is_dir():
+        return
+    for entry in sorted(root.iterdir()):
+        if (
+            entry.is_file()
+            and entry.suffix.lower() in JOB_SUFFIXES
+            and not entry.name.startswith((".", "_"))
+            and entry.name.lower() not in INVENTORY_NAMES
+        ):
+            yield entry
+
+
+def job_inventory(job: Path) -> Path | None:
+    """The inventory beside ``job``, or None (then ``$GRIDFLOW_INVENTORY``)."""
+    for name in INVENTORY_NAMES:
+        candidate = job.parent / name
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def _build_job(path: Path, dag_id: str) -> Any:
+    from gridflow.engines.airflow.job_build import build_job_dag
+    from gridflow.jobs import check_job
+    from gridflow.jobs.dryrun import preflight
+    from gridflow.jobs.inventory import INVENTORY_ENV, find_inventory
+
+    beside = job_inventory(path)
+    inventory = beside or find_inventory(None, os.environ)
+    if inventory is None:
+        raise UsageError(
+            f"no inventory for this job: put an inventory.yaml beside {path.name} in the dags "
+            f"folder, or set {INVENTORY_ENV} to one for the dag-processor and every worker"
+        )
+    # No secrets are read while parsing; the tasks read them on the worker.
+    checked = check_job(path, inventory, environ=os.environ)
+    preflight(checked.plan)
+    return build_job_dag(
+        checked.plan,
+        nodes=[n.id for n in checked.nodes],
+        inventory=str(beside.resolve()) if beside is not None else None,
+        dag_id=dag_id,
+        doc_md=f"gridflow job loaded from `{path.name}`, inventory `{inventory}`.",
+    )
+
+
+def _broken_job_dag(path: Path, dag_id: str, message: str) -> Any:
+    """The DAG a job file that does not load becomes (see :func:`_broken_dag`)."""
+    from airflow.sdk import DAG
+
+    from gridflow.operators.job import BrokenJobOperator
+
+    with DAG(
+        dag_id=dag_id,
+        description=f"BROKEN job: {message.splitlines()[0]}"[:500],
+        schedule=None,
+        catchup=False,
+        tags=["gridflow", "gridflow-job", "gridflow-broken"],
+        doc_md=f"The job `{path.name}` did not load; fix it and this DAG becomes the job's."
+        "\n\n```\n" + message + "\n```",
+    ) as dag:
+        BrokenJobOperator(task_id="job_error", message=message)
+    return dag
 
 
 def find_grids(root: Path) -> Iterator[GridSource]:

@@ -1,0 +1,236 @@
+"""The operators of a job's DAG (issue #6): node tasks, checks, the result.
+
+They hold no job semantics: each rebuilds the job's run from the records
+earlier tasks pushed and does what the run says
+(:mod:`gridflow.engines.airflow.job_tasks`), exactly as the grid operators
+reuse the grid runtime. What they add is Airflow's side: reading the
+inventory on the worker, pulling and pushing XCom, and ending the task in
+the state that shows what happened to the node.
+
+* :class:`JobNodeTaskOperator`: one task of the job on one node (mapped
+  over the nodes); success, failed (retried by Airflow while the job's
+  ``max_retries`` allow), or skipped when the node does not run it (the
+  log says whether it was skipped or cancelled, and why).
+* :class:`JobChecksOperator`: a scope's pre- or post-checks on every node.
+* :class:`JobResultOperator`: the job's result document; fails when the
+  job did not succeed, so the DAG run's state is the job's.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from airflow.sdk import BaseOperator
+from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
+from airflow.sdk.log import mask_secret
+
+from gridflow.engines.airflow.job_tasks import (
+    JobContext,
+    TaskResult,
+    Verdict,
+    job_result,
+    run_checks,
+    run_node_task,
+)
+from gridflow.errors import GridflowError
+from gridflow.jobs.inventory import INVENTORY_ENV, load_inventory
+from gridflow.jobs.model import JobPlan
+from gridflow.nodes.base import NodeSpec
+from gridflow.runtime import loop
+from gridflow.runtime.masking import Masker
+
+__all__ = [
+    "BrokenJobOperator",
+    "JobChecksOperator",
+    "JobNodeTaskOperator",
+    "JobResultOperator",
+    "NodeTaskFailed",
+]
+
+log = logging.getLogger(__name__)
+
+OUTPUT_XCOM_KEY = "output"
+
+# Where a task's secrets go besides Airflow's own masker: `gridflow run
+# --engine airflow` runs the tasks in its process and masks its output too.
+secret_sinks: list[Callable[[str], None]] = []
+
+
+def _on_secret(secret: str) -> None:
+    mask_secret(secret)
+    for sink in secret_sinks:
+        sink(secret)
+
+
+class NodeTaskFailed(Exception):
+    """A node's attempt failed and the job retries it: Airflow tries again."""
+
+
+class _JobOperator(BaseOperator):
+    """What every job operator shares: the plan, the nodes, where the inventory is."""
+
+    ui_color = "#e6f4ea"
+    shallow_copy_attrs: Sequence[str] = ("plan",)
+
+    def __init__(
+        self,
+        *,
+        plan: JobPlan,
+        node_ids: Sequence[str],
+        inventory: str | None,
+        record_task_ids: Sequence[str],
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.plan = plan
+        self.node_ids = list(node_ids)
+        self.inventory = inventory
+        self.record_task_ids = list(record_task_ids)
+
+    def _context(self, context: Any) -> JobContext:
+        dag_run = context["dag_run"]
+        started = getattr(dag_run, "start_date", None)
+        masker = Masker(on_secret=_on_secret)
+        return JobContext(
+            plan=self.plan,
+            nodes=self._nodes(),
+            run_id=str(dag_run.run_id),
+            started_at=started.timestamp() if started is not None else 0.0,
+            masker=masker,
+        )
+
+    def _nodes(self) -> list[NodeSpec]:
+        """The job's nodes, read from the inventory on this worker (secrets too)."""
+        path = self.inventory or os.environ.get(INVENTORY_ENV, "").strip()
+        if not path:
+            raise AirflowFailException(
+                f"no inventory for job {self.plan.name}: put an inventory.yaml beside the job "
+                f"file in the dags folder, or set {INVENTORY_ENV} on every Airflow worker"
+            )
+        try:
+            inventory = load_inventory(Path(path))
+        except GridflowError as exc:
+            raise AirflowFailException(f"the inventory {path} does not load: {exc}") from None
+        by_id = {n.id: n for n in inventory.nodes}
+        missing = [n for n in self.node_ids if n not in by_id]
+        if missing:
+            raise AirflowFailException(
+                f"node(s) {', '.join(missing)} of job {self.plan.name} are no longer in the "
+                f"inventory {path}; the DAG is rebuilt when the dags folder is parsed again"
+            )
+        return [by_id[n] for n in self.node_ids]
+
+    def _records(self, ti: Any, *, outputs: bool = False) -> list[dict[str, Any]]:
+        """Every record the job's tasks pushed so far in this DAG run."""
+        out: list[dict[str, Any]] = []
+        for task_id in self.record_task_ids:
+            for value in ti.xcom_pull(task_ids=[task_id]) or []:
+                out.extend(_flat(value))
+            if outputs:
+                for value in ti.xcom_pull(task_ids=[task_id], key=OUTPUT_XCOM_KEY) or []:
+                    out.extend(_flat(value))
+        return out
+
+    def _end(self, ti: Any, result: TaskResult) -> list[dict[str, Any]]:
+        """Push what the task made and end it as the verdict says."""
+        if result.outputs:
+            ti.xcom_push(key=OUTPUT_XCOM_KEY, value=result.outputs)
+        if result.verdict is Verdict.SUCCESS:
+            return result.records
+        if result.records:
+            ti.xcom_push(key="return_value", value=result.records)
+        if result.verdict is Verdict.SKIP:
+            raise AirflowSkipException(result.message)
+        if result.verdict is Verdict.RETRY:
+            raise NodeTaskFailed(result.message)
+        raise AirflowFailException(result.message)
+
+
+def _flat(value: Any) -> list[dict[str, Any]]:
+    if isinstance(value, dict):
+        return [value]
+    if isinstance(value, list):
+        return [v for v in value if isinstance(v, dict)]
+    return []
+
+
+class JobNodeTaskOperator(_JobOperator):
+    """One task of a job on one node; mapped over the nodes (``node``)."""
+
+    template_fields: Sequence[str] = ("node",)
+
+    def __init__(self, *, key: str, node: Any = None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.key = key
+        self.node = node
+
+    def execute(self, context: Any) -> list[dict[str, Any]]:
+        ti = context["ti"]
+        ctx = self._context(context)
+        task = next(t for t in self.plan.tasks() if t.key == self.key)
+        # Airflow counts tries on; a cleared task starts again at the job's attempt 1.
+        tries = int(getattr(ti, "try_number", 1) or 1)
+        attempt = (tries - 1) % (task.max_retries + 1) + 1
+        node = str(self.node)
+        result = loop.run(run_node_task(ctx, self.key, node, attempt, self._records(ti)))
+        log.info(
+            "%s on %s, attempt %d: %s %s",
+            self.key,
+            node,
+            attempt,
+            result.verdict.value,
+            result.message,
+        )
+        return self._end(ti, result)
+
+
+class JobChecksOperator(_JobOperator):
+    """The pre- or post-checks of the job (``scope`` None) or of a phase."""
+
+    ui_color = "#fef7e0"
+
+    def __init__(self, *, scope: int | None, stage: str, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.scope = scope
+        self.stage = stage
+
+    def execute(self, context: Any) -> list[dict[str, Any]]:
+        ti = context["ti"]
+        ctx = self._context(context)
+        result = loop.run(run_checks(ctx, self.scope, self.stage, self._records(ti)))
+        return self._end(ti, result)
+
+
+class JobResultOperator(_JobOperator):
+    """The job's result document; fails when the job failed or was cancelled."""
+
+    ui_color = "#e8f0fe"
+
+    def execute(self, context: Any) -> dict[str, Any]:
+        ti = context["ti"]
+        ctx = self._context(context)
+        _, doc = job_result(ctx, self._records(ti, outputs=True))
+        if doc["status"] == "success":
+            return doc
+        ti.xcom_push(key="return_value", value=doc)
+        problem = doc.get("error") or {}
+        raise AirflowFailException(
+            f"job {doc['name']} {doc['status']}: {problem.get('message', '')}".rstrip(": ")
+        )
+
+
+class BrokenJobOperator(BaseOperator):
+    """The one task of a job file that did not load: fails with its errors."""
+
+    ui_color = "#fce8e6"
+
+    def __init__(self, *, message: str, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.message = message
+
+    def execute(self, context: Any) -> None:
+        raise AirflowFailException("the job did not load:\n" + self.message)
