@@ -210,8 +210,13 @@ def run_job(
         validate_parameters=False,
         log_prints=False,
     )(drive)
-    # return_state: a failed job is a result to report, not an exception to raise.
-    job_flow(return_state=True)
+    from gridflow import connections
+    from gridflow.prefect_blocks import block_resolver
+
+    # conn_id nodes find their connection in a GridflowConnection block first.
+    with connections.use_resolver(block_resolver(), name="Prefect GridflowConnection blocks"):
+        # return_state: a failed job is a result to report, not an exception to raise.
+        job_flow(return_state=True)
     return run
 
 

@@ -37,6 +37,7 @@ from gridflow.engines.airflow.job_tasks import (
     run_node_task,
 )
 from gridflow.errors import GridflowError
+from gridflow.hooks.connections import register as register_airflow_connections
 from gridflow.jobs.inventory import INVENTORY_ENV, load_inventory
 from gridflow.jobs.model import JobPlan
 from gridflow.nodes.base import NodeSpec
@@ -92,6 +93,8 @@ class _JobOperator(BaseOperator):
         self.record_task_ids = list(record_task_ids)
 
     def _context(self, context: Any) -> JobContext:
+        # Inventory nodes with conn_id read Airflow's own connections (ssh type).
+        register_airflow_connections()
         dag_run = context["dag_run"]
         started = getattr(dag_run, "start_date", None)
         masker = Masker(on_secret=_on_secret)
