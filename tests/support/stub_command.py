@@ -44,6 +44,7 @@ import json
 import os
 import sys
 import time
+import urllib.parse
 
 NODE_CONFIG: dict[str, str] = {}  # filled in on install: id, calls, control, bin, packages
 STANDIN_VERSION = "1.0-standin"
@@ -102,7 +103,9 @@ def main() -> int:
 
 
 def package_file(name: str) -> str:
-    return os.path.join(NODE_CONFIG["packages"], name.replace("/", "_"))
+    # Any argv item can be a "package" (tests send hostile ones: "..", "a/b",
+    # empty): quoted and prefixed, it is always one plain file name.
+    return os.path.join(NODE_CONFIG["packages"], "pkg-" + urllib.parse.quote(name, safe=""))
 
 
 def apt_get(args: list[str]) -> int:
