@@ -65,6 +65,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.parse
 from collections.abc import Iterator
 from pathlib import Path
 from types import TracebackType
@@ -353,7 +354,11 @@ class SshNodes:
     def installed(self, node_id: str) -> dict[str, str]:
         """The packages the node's stand-ins hold installed: name -> version."""
         folder = self.nodes[node_id].packages
-        return {p.name: p.read_text() for p in sorted(folder.glob("*"))}
+        # stub_command.package_file: "pkg-" + the name, URL-quoted.
+        return {
+            urllib.parse.unquote(p.name.removeprefix("pkg-")): p.read_text()
+            for p in sorted(folder.glob("pkg-*"))
+        }
 
     def behave(
         self,
