@@ -163,7 +163,8 @@ COMPARED = {
         strategy="continue",
     ),
     "timeout-and-retries": job(
-        sleep_on({"n2": 5}, default=0, timeout="300ms", max_retries=1),
+        # 1 s: over SSH on a busy worker a "sleep 0" alone can take 300 ms
+        sleep_on({"n2": 5}, default=0, timeout="1s", max_retries=1),
         mark("undo", condition="on_failure"),
     ),
 }
