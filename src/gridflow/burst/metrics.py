@@ -13,7 +13,6 @@ of a burst gives the same histogram as one run over the same samples.
 
 from __future__ import annotations
 
-import math
 import time
 from collections import Counter
 from typing import Any
@@ -291,7 +290,3 @@ def _ms(us: float) -> float:
 
 def _pname(pct: float) -> str:
     return "p" + format(pct, "g")
-
-
-def nan_to_none(value: float) -> float | None:
-    return None if math.isnan(value) else value

@@ -132,13 +132,6 @@ class _Burst:
                 resources = {slot: await self.pool.get(rid) for slot, rid in step.uses.items()}
             except RunnerError as exc:
                 return ErrorInfo(exc.kind, f"{step.id}: {exc.message}")
-            shared = getattr(cls, "burst_resources", None)
-            if not step.uses and callable(shared) and step.runner != "http_request":
-                limit = self.root.concurrency_limit or DEFAULT_LIMIT
-                resources = shared(constant, limit)
-                for resource in resources.values():
-                    self.own_resources.append(resource)
-                    await resource.open()
             member = _Member(
                 step=step,
                 runner=cls(),
@@ -153,6 +146,14 @@ class _Burst:
             )
             if step.runner == "http_request":
                 member.kernel = await self._http_kernel(step, constant, resources)
+            shared = getattr(cls, "burst_resources", None)
+            if member.kernel is None and not step.uses and callable(shared):
+                # No fast path (e.g. verify_tls differs per instance): the
+                # runner still gets one pool for the burst, not one per call.
+                member.resources = shared(constant, self.root.concurrency_limit or DEFAULT_LIMIT)
+                for resource in member.resources.values():
+                    self.own_resources.append(resource)
+                    await resource.open()
             self.members.append(member)
         return None
 
