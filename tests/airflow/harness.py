@@ -322,10 +322,14 @@ class AirflowClient:
         run_id: str = resp.json()["dag_run_id"]
         return run_id
 
-    def run_state(self, dag_id: str, run_id: str) -> str:
+    def dag_run(self, dag_id: str, run_id: str) -> dict[str, Any]:
         resp = self._http.get(f"/api/v2/dags/{_q(dag_id)}/dagRuns/{_q(run_id)}")
         _check(resp, f"GET run {dag_id}/{run_id}")
-        state: str = resp.json()["state"]
+        run: dict[str, Any] = resp.json()
+        return run
+
+    def run_state(self, dag_id: str, run_id: str) -> str:
+        state: str = self.dag_run(dag_id, run_id)["state"]
         return state
 
     def wait(self, dag_id: str, run_id: str, timeout: float = 120.0) -> str:

@@ -231,18 +231,35 @@ def test_fail_fast_stops_a_request_in_flight(airflow: AirflowServers, runs: dict
     # The slow request would take 30 s; fail-fast stops its task well before.
     # Timed on the task instance itself: the whole run also waits for free
     # executor slots, which says nothing about fail-fast.
-    (slow,) = [
-        ti
-        for ti in airflow.client.task_instances(run.dag_id, run.run_id)
-        if ti["task_id"] == "http_request.slow"
-    ]
+    slow = _finished_task_instance(airflow, run, "http_request.slow")
     started = datetime.fromisoformat(slow["start_date"])
-    ended = datetime.fromisoformat(slow["end_date"])
+    # A task instance failed by fail-fast from outside gets its end date when
+    # its worker notices; until then the run's own end (set when fail-fast
+    # failed the run) bounds when the task was stopped.
+    ended = datetime.fromisoformat(
+        slow["end_date"] or airflow.client.dag_run(run.dag_id, run.run_id)["end_date"]
+    )
     assert (ended - started).total_seconds() < 28, slow
     states = airflow.client.states(run.dag_id, run.run_id)
     assert states[("cmd.boom", -1)] == "failed"
     assert states[("http_request.slow", -1)] == "failed"  # stopped by fail-fast
     assert states[("print.never", -1)] in ("skipped", "upstream_failed")
+
+
+def _finished_task_instance(
+    airflow: AirflowServers, run: Run, task_id: str, timeout: float = 30.0
+) -> dict[str, Any]:
+    """The task instance, once Airflow recorded its end (or ``timeout`` passed)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        (ti,) = [
+            t
+            for t in airflow.client.task_instances(run.dag_id, run.run_id)
+            if t["task_id"] == task_id
+        ]
+        if ti["end_date"] or time.monotonic() > deadline:
+            return ti
+        time.sleep(1.0)
 
 
 def test_sensitive_output_is_sealed_in_xcom_and_masked_in_logs(
