@@ -174,7 +174,8 @@ class SshNode:
 
     @property
     def packages(self) -> Path:
-        """The stand-ins' installed packages: one file per package, holding its version."""
+        """The stand-ins' installed packages: one file per package (its name in
+        hex), holding its version."""
         return self.dir / "packages"
 
     @property
@@ -352,8 +353,8 @@ class SshNodes:
 
     def installed(self, node_id: str) -> dict[str, str]:
         """The packages the node's stand-ins hold installed: name -> version."""
-        folder = self.nodes[node_id].packages
-        return {p.name: p.read_text() for p in sorted(folder.glob("*"))}
+        folder = self.nodes[node_id].packages  # one file per package, named in hex
+        return {bytes.fromhex(p.name).decode(): p.read_text() for p in sorted(folder.glob("*"))}
 
     def behave(
         self,

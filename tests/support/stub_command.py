@@ -102,7 +102,8 @@ def main() -> int:
 
 
 def package_file(name: str) -> str:
-    return os.path.join(NODE_CONFIG["packages"], name.replace("/", "_"))
+    # Hex: any name (tests send hostile ones) is a safe file name.
+    return os.path.join(NODE_CONFIG["packages"], name.encode("utf-8").hex()[:250])
 
 
 def apt_get(args: list[str]) -> int:
@@ -111,6 +112,8 @@ def apt_get(args: list[str]) -> int:
         return 0
     for package in words[1:]:
         name, _, version = package.partition("=")
+        if not name:
+            continue  # apt-get would refuse it; the stand-in only records it
         if words[0] == "install":
             os.makedirs(NODE_CONFIG["packages"], exist_ok=True)
             with open(package_file(name), "w", encoding="utf-8") as file:
