@@ -116,9 +116,11 @@ def test_http_during_check_runs_from_the_worker_once_per_round(
     assert entry["node"] is None
     assert entry["status"] == "success"
     served = http_server.requests(lambda r: r.query.get("test") == key)
-    # one request per round however many nodes, every ~0.1 s while the phase ran
+    # one request per round however many nodes, every ~0.1 s while the phase
+    # ran (0.8 s, plus connecting to the nodes over SSH)
     assert len(served) == entry["runs"]
-    assert 2 <= entry["runs"] <= 8
+    phase_s = done.doc["phases"]["0"]["duration_s"]
+    assert 2 <= entry["runs"] <= phase_s / 0.1
 
 
 # ------------------------------------------------------------ sessions, nodes
@@ -299,7 +301,8 @@ def test_apt_install_reports_changed(local_fleet: Fleet, standins: Standins) -> 
 def test_result_document_shape(fleet: Fleet) -> None:
     done = fleet.run(
         job(
-            pipeline(cmd("echo one"), cmd(fails_on("n2"))),
+            # n2 fails late, when n1 is surely done (connecting may take a while)
+            pipeline(cmd("echo one"), cmd(fails_on("n2", after=0.5))),
             mark("after"),
             {"name": "undo", "condition": "on_failure", **mark("undo")},
             name="shape",
