@@ -201,11 +201,12 @@ def test_concurrency_one_stops_a_rolling_deploy_at_the_first_failure(fleet: Flee
 
 
 def test_during_check_aborts_the_phase(fleet: Fleet) -> None:
-    # The task breaks things after 0.4 s; the check every 0.1 s notices.
+    # The task breaks things after 1 s (long enough for every node's check to
+    # pass once, SSH connections included); the check every 0.1 s notices.
     during = {"interval": "100ms", "checks": [cmd(f"test ! -e {DIR}/broken", name="healthy")]}
     done = fleet.run(
         job(
-            cmd(f"sleep 0.4; touch {DIR}/broken; sleep 20", checks={"during": during}),
+            cmd(f"sleep 1; touch {DIR}/broken; sleep 20", checks={"during": during}),
             mark("next"),
             mark("rollback", condition="on_failure"),
         )

@@ -26,10 +26,13 @@ in ``~/.ssh`` are tried, as ``ssh`` does. A refused login raises
 **Commands** reach the node as one line for the login shell of the user
 (which must be a POSIX shell: sh, dash, bash, zsh, ksh)::
 
-    echo __gridflow_pid__ $$; [cd -- DIR && ]exec [sudo -n -- ][env K=V ... ]ARGV...
+    [exec </dev/null; ]echo __gridflow_pid__ $$;
+    [cd -- DIR && ]exec [sudo -n -- ][env K=V ... ]ARGV...
 
-Every word is quoted with :func:`shlex.join`, so arguments arrive verbatim,
-never re-parsed (``'; rm -rf / #`` is one argument). ``exec`` makes the
+(one line, split here). A command without ``input`` reads the node's
+``/dev/null`` (no EOF is sent over the channel: see ``_Exchange._io_lock``
+for why). Every word is quoted with :func:`shlex.join`, so arguments arrive
+verbatim, never re-parsed (``'; rm -rf / #`` is one argument). ``exec`` makes the
 command the session's process-group leader, which is what a timeout kills.
 ``cwd`` is entered before sudo, as the login user, and is taken literally
 (no ``~``); a relative one is relative to the user's home.
@@ -390,6 +393,13 @@ class _Exchange:
         self._pid_known = threading.Event()  # set once pid is read, or cannot be
         self._head: bytearray | None = bytearray()  # stdout until the marker is found
         self._lock = threading.Lock()
+        # Held while sending on the channel and while closing it. paramiko
+        # sends a channel's data and EOF after releasing the channel's own
+        # lock, so a close() from another thread (an abort) could put CLOSE on
+        # the wire first; OpenSSH answers a message for a channel it has freed
+        # by dropping the whole connection ("packet referred to nonexistent
+        # channel"), failing every other command of the node with it.
+        self._io_lock = threading.Lock()
         self._channel: paramiko.Channel | None = None
         self._aborted = False
         self._started = time.perf_counter()
@@ -408,14 +418,22 @@ class _Exchange:
                 channel.close()
                 raise _Dropped(_ABORTED)
             self._channel = channel
+        # An empty stdin is the node's /dev/null rather than an EOF sent here:
+        # sshd may close the channel of a command that exits at once before a
+        # late EOF arrives, and then drops the connection for it (see _io_lock).
+        stdin = "" if self.input else "exec </dev/null; "
         try:
             self._started = time.perf_counter()
-            channel.exec_command(f"echo {PID_MARKER} $$; {line}")
+            with self._io_lock:
+                if channel.closed:
+                    raise _Dropped(_ABORTED)
+                channel.exec_command(f"{stdin}echo {PID_MARKER} $$; {line}")
             return self._pump(channel, transport)
         finally:
             self._ended = time.perf_counter()
             self._pid_known.set()  # whatever happened, no pid comes any more
-            channel.close()
+            with self._io_lock:
+                channel.close()
 
     def abort(self) -> threading.Thread | None:
         """Kill the remote command's process group and close the channel.
@@ -447,15 +465,16 @@ class _Exchange:
                     self._run_kill(transport, f"sudo -n {kill}" if self.sudo else kill)
             except (paramiko.SSHException, OSError, EOFError) as exc:
                 log.debug("could not kill remote process group %s: %s", pid, exc)
-        channel.close()
+        with self._io_lock:
+            channel.close()
 
     @staticmethod
     def _run_kill(transport: paramiko.Transport, kill: str) -> None:
         killer = transport.open_session(timeout=KILL_TIMEOUT_S)
         try:
             killer.settimeout(KILL_TIMEOUT_S)
-            killer.exec_command(kill)
-            killer.shutdown_write()
+            # No EOF sent: kill reads no input (and see _io_lock for why not).
+            killer.exec_command(f"exec </dev/null; {kill}")
             killer.status_event.wait(KILL_TIMEOUT_S)
         finally:
             killer.close()
@@ -464,20 +483,19 @@ class _Exchange:
         # stdout and stderr are read in one loop, as they come: the channel's
         # window is shared, so leaving one unread would stall the other.
         pending, sent = self.input, 0
-        if not pending:
-            channel.shutdown_write()
         exited_at: float | None = None
         with selectors.DefaultSelector() as selector:
             selector.register(channel, selectors.EVENT_READ)
             while not channel.closed:
                 busy = self._drain(channel)
                 if sent < len(pending) and channel.send_ready():
-                    try:
-                        sent += channel.send(pending[sent : sent + READ_CHUNK])
-                    except OSError:
-                        sent = len(pending)  # the command stopped reading stdin
-                    if sent >= len(pending):
-                        channel.shutdown_write()
+                    with self._io_lock:
+                        try:
+                            sent += channel.send(pending[sent : sent + READ_CHUNK])
+                        except OSError:
+                            sent = len(pending)  # the command stopped reading stdin
+                        if sent >= len(pending) and not channel.closed:
+                            channel.shutdown_write()
                     busy = True
                 if channel.exit_status_ready():
                     exited_at = exited_at or time.monotonic()

@@ -66,7 +66,6 @@ from gridflow.errors import ExpectedError, RunnerError
 from gridflow.nodes.base import NodeSpec, SshTarget
 
 __all__ = [
-    "IGNORED_OPTIONS",
     "HostKey",
     "SshConnectionError",
     "SshSettings",
@@ -76,17 +75,6 @@ __all__ = [
     "ssh_target",
 ]
 
-#: Options of the provider's SSH connection that gridflow does not apply.
-IGNORED_OPTIONS = frozenset(
-    {
-        "compress",
-        "cmd_timeout",
-        "keepalive_interval",
-        "banner_timeout",
-        "disabled_algorithms",
-        "ciphers",
-    }
-)
 DEFAULT_CONNECT_TIMEOUT_S = 10.0
 MAX_CONNECT_TIMEOUT_S = 600.0
 # Host key types paramiko checks; the provider's key-less form means ssh-rsa.
@@ -272,7 +260,8 @@ def _text(bad: _Problem, extra: Mapping[str, Any], key: str) -> str:
         return ""
     if not isinstance(value, str):
         raise bad(f"extra {key} must be a string, not {type(value).__name__}")
-    return value.strip() if key != "private_key" else value
+    # Secrets are taken as written; names and paths lose stray blanks.
+    return value if key in ("private_key", "private_key_passphrase") else value.strip()
 
 
 def _explicitly_true(value: Any) -> bool:

@@ -15,6 +15,7 @@ import contextlib
 import logging
 import socket
 import subprocess
+import threading
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Iterator
@@ -679,6 +680,45 @@ def test_one_connection_for_many_commands(ssh_nodes: SshNodes) -> None:
     outs = with_session(ssh_nodes.target("node3"), use, "node3")
     assert outs == [f"{i}\n" for i in range(15)] + [f"{i}\n" for i in range(8)]
     assert ssh_nodes.connections("node3") - before == 1
+
+
+@pytest.mark.slow  # ~15 s: the busy threads slow everything down
+def test_quick_commands_on_a_busy_worker_leave_the_connection_up(ssh_nodes: SshNodes) -> None:
+    # paramiko sends a channel's EOF after releasing the channel's lock. A
+    # command that ends at once lets the node close the channel first, and a
+    # thread switch in that gap (likely when other threads want the GIL) put
+    # the EOF after the CLOSE: OpenSSH then dropped the whole connection
+    # ("packet referred to nonexistent channel") and every command of the node
+    # with it (2 runs in 3 failed here before the fix). Busy threads make that
+    # gap long; nothing may fail.
+    before = ssh_nodes.connections("node2")
+    stop = threading.Event()
+
+    def busy() -> None:
+        while not stop.is_set():
+            sum(range(1000))
+
+    async def use(session: SshSession) -> list[int]:
+        codes = []
+        for _ in range(25):
+            results = await asyncio.gather(
+                *(session.run(Command(argv=("true",)), timeout_s=30) for _ in range(8))
+            )
+            codes += [r.exit_code for r in results]
+        return codes
+
+    burners = [threading.Thread(target=busy) for _ in range(3)]
+    for thread in burners:
+        thread.start()
+    try:
+        codes = with_session(ssh_nodes.target("node2"), use, "node2")
+    finally:
+        stop.set()
+        for thread in burners:
+            thread.join()
+    assert codes == [0] * 200
+    assert ssh_nodes.connections("node2") - before == 1  # never dropped, never reconnected
+    assert "nonexistent channel" not in ssh_nodes["node2"].log.read_text()
 
 
 def test_nodes_run_in_parallel(ssh_nodes: SshNodes) -> None:

@@ -71,18 +71,18 @@ MAPPED: list[tuple[str, str | dict[str, Any], dict[str, Any], HostKey | None]] =
         None,
     ),
     (
-        "json-inline-key-and-passphrase",
+        "json-inline-key-and-passphrase-kept-as-written",
         {
             "conn_type": "ssh",
             "host": "10.0.0.5",
             "login": "ops",
-            "extra": {"private_key": KEY_TEXT, "private_key_passphrase": "open sesame"},
+            "extra": {"private_key": KEY_TEXT, "private_key_passphrase": " open sesame "},
         },
         {
             "host": "10.0.0.5",
             "user": "ops",
             "private_key": KEY_TEXT,
-            "key_passphrase": "open sesame",
+            "key_passphrase": " open sesame ",
         },
         None,
     ),
