@@ -470,7 +470,18 @@ class _Exchange:
 
     @staticmethod
     def _run_kill(transport: paramiko.Transport, kill: str) -> None:
-        killer = transport.open_session(timeout=KILL_TIMEOUT_S)
+        deadline = time.monotonic() + KILL_TIMEOUT_S
+        while True:
+            try:
+                killer = transport.open_session(timeout=KILL_TIMEOUT_S)
+                break
+            except paramiko.ChannelException:
+                # The node refuses a channel past MaxSessions: the previous
+                # kill's channel is released only once sshd has seen its close
+                # through, which can come after this open. Ask again shortly.
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
         try:
             killer.settimeout(KILL_TIMEOUT_S)
             # No EOF sent: kill reads no input (and see _io_lock for why not).
