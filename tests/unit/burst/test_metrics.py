@@ -110,3 +110,37 @@ def test_counting_by_bucket_gives_the_hdr_histogram_of_the_samples() -> None:
         assert built.get_value_at_percentile(pct) == direct.get_value_at_percentile(pct)
     assert built.get_min_value() == direct.get_min_value()
     assert built.get_max_value() == direct.get_max_value()
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_summary_reads_the_counts_as_an_hdr_histogram_would(seed: int) -> None:
+    # summary() computes percentiles, min, max and mean from the bucket
+    # counts without building a histogram: the answers must be HDR's.
+    from gridflow.burst.metrics import PERCENTILES, new_histogram
+
+    rng = random.Random(seed)
+    # Spread over many powers of two, bucket edges included.
+    values = [rng.lognormvariate(-6, 2.0) for _ in range(3_000)] + [0.002047, 0.002048, 3.0]
+    metrics = BurstMetrics()
+    direct = new_histogram()
+    for v in values:
+        metrics.record(v)
+        direct.record_value(max(1, int(v * 1_000_000)))
+    latency = metrics.summary()["latency_ms"]
+    for pct in PERCENTILES:
+        name = "p" + format(pct, "g")
+        assert latency[name] == round(direct.get_value_at_percentile(pct) / 1000, 3), name
+    assert latency["min"] == round(direct.get_min_value() / 1000, 3)
+    assert latency["max"] == round(direct.get_max_value() / 1000, 3)
+    assert latency["mean"] == round(direct.get_mean_value() / 1000, 3)
+    for pct in (0.0, 0.01, 100.0):
+        assert metrics.percentile_ms(pct) == round(direct.get_value_at_percentile(pct) / 1000, 3)
+
+
+def test_bucket_counts_survive_their_text_encoding() -> None:
+    from gridflow.burst.metrics import decode_counts, encode_counts
+
+    top = (3_600_000_000 >> 21) << 21  # the lowest value of the last second's top bucket
+    counts = {1: 3, 2047: 1, 2048: 5, 4094: 2, top: 1}
+    assert decode_counts(encode_counts(counts)) == counts
+    assert decode_counts(encode_counts({})) == {}
