@@ -156,6 +156,14 @@ def short_call(pad: str, head: str, arg: str, tail: str = "") -> list[str]:
     return [f"{pad}{head}(", f"{pad}{INDENT}{arg},", f"{pad}){tail}"]
 
 
+def import_lines(module: str, names: Sequence[str]) -> list[str]:
+    """``from module import a, b`` on one line if it fits, else one name a line."""
+    line = f"from {module} import {', '.join(names)}"
+    if len(line) <= LINE_LENGTH:
+        return [line]
+    return [f"from {module} import (", *(f"{INDENT}{n}," for n in names), ")"]
+
+
 def seconds(value: float) -> str:
     """``timedelta(seconds=...)`` code for a duration."""
     code = str(int(value)) if value == int(value) and abs(value) < 1e15 else repr(value)
