@@ -294,13 +294,19 @@ def graph(
 
 @app.command(name="compile")
 def compile_(
-    paths: PathsArg,
+    paths: Annotated[
+        list[Path],
+        typer.Argument(
+            help="Grid files or directories (every *.hcl under them), or one job file "
+            "(.yaml, .yml, .json)."
+        ),
+    ],
     to: Annotated[
         CompileTarget,
         typer.Option(
             "--to",
-            help="plan: the engine-neutral Plan (JSON); airflow: a DAG file to put in "
-            "Airflow's dags folder (Python; needs no grid file at run time).",
+            help="plan: the engine-neutral Plan or JobPlan (JSON); airflow: a DAG file to put "
+            "in Airflow's dags folder (Python; needs no grid or job file at run time).",
         ),
     ] = CompileTarget.plan,
     output: Annotated[
@@ -308,32 +314,108 @@ def compile_(
     ] = None,
     dag_id: Annotated[
         str | None,
-        typer.Option("--dag-id", help="--to airflow: the DAG id (default: from the grid name)."),
+        typer.Option(
+            "--dag-id",
+            help="--to airflow: the DAG id (default: the grid's name, or the job file's stem).",
+        ),
     ] = None,
     var: VarOpt = None,
     var_file: VarFileOpt = None,
     profile: ProfileOpt = None,
+    inventory: InventoryOpt = None,
+    target: TargetOpt = None,
 ) -> None:
-    """Compile grids into an engine-neutral Plan (JSON) or an Airflow DAG file."""
+    """Compile grids or a job into an engine-neutral plan (JSON) or an Airflow DAG file."""
     with _user_errors():
         if dag_id is not None and to is not CompileTarget.airflow:
             raise UsageError("--dag-id goes with --to airflow")
-        loaded = _load(paths, var, var_file, profile)
-        if to is CompileTarget.airflow:
-            from gridflow.engines.airflow.codegen import render_dag_module
-
-            text = render_dag_module(
-                loaded.plan,
-                dag_id=dag_id,
-                source_note=_compile_command(paths, dag_id, output, var, var_file, profile),
-            )
+        if any(_is_job_file(p) for p in paths):
+            if var or var_file or profile:
+                raise UsageError("-var, -var-file and --profile set grid variables; jobs have none")
+            text = _compile_job(paths, to, output, dag_id, inventory, target)
         else:
-            text = loaded.plan.to_json() + "\n"
+            if inventory is not None or target is not None:
+                raise UsageError("--inventory and --target go with a job file (.yaml)")
+            text = _compile_grid(paths, to, output, dag_id, var, var_file, profile)
+        if output is not None:
+            try:
+                output.write_text(text, encoding="utf-8")
+            except OSError as exc:
+                raise UsageError(f"cannot write {output}: {exc.strerror or exc}") from None
     if output is None:
         sys.stdout.write(text)
     else:
-        output.write_text(text, encoding="utf-8")
         _stderr(f"wrote {output}")
+
+
+def _compile_grid(
+    paths: list[Path],
+    to: CompileTarget,
+    output: Path | None,
+    dag_id: str | None,
+    var: list[str] | None,
+    var_file: list[Path] | None,
+    profile: str | None,
+) -> str:
+    loaded = _load(paths, var, var_file, profile)
+    if to is not CompileTarget.airflow:
+        return str(loaded.plan.to_json()) + "\n"
+    from gridflow.engines.airflow.codegen import render_dag_module
+
+    return render_dag_module(
+        loaded.plan,
+        dag_id=dag_id,
+        source_note=_compile_command(paths, dag_id, output, var, var_file, profile),
+    )
+
+
+def _compile_job(
+    paths: list[Path],
+    to: CompileTarget,
+    output: Path | None,
+    dag_id: str | None,
+    inventory: Path | None,
+    target: str | None,
+) -> str:
+    """A job's JobPlan, or its DAG file: the plan and the nodes its target
+    selects now (docs/decisions/0008-compiled-job-dags.md). No secret is read."""
+    from gridflow.jobs import check_job
+    from gridflow.jobs.dryrun import preflight
+    from gridflow.jobs.inventory import INVENTORY_ENV, find_inventory
+
+    if len(paths) != 1:
+        raise UsageError(
+            "compile one job file at a time; grids (.hcl files or directories) compile separately"
+        )
+    found = find_inventory(inventory, os.environ)
+    if found is None and to is CompileTarget.airflow:
+        raise UsageError(
+            "no inventory: a job's DAG runs on the nodes its target selects when it is "
+            f"compiled; pass --inventory FILE or set {INVENTORY_ENV} (docs/jobs.md#inventory)"
+        )
+    checked = check_job(paths[0], found, target=target, environ=os.environ)
+    for warning in checked.warnings:
+        _stderr(_warning_text(warning))
+    preflight(checked.plan)
+    if to is not CompileTarget.airflow:
+        return checked.plan.to_json() + "\n"
+    from gridflow.engines.airflow.job_codegen import render_job_dag_module
+
+    words = ["gridflow compile", str(paths[0]), "--to airflow"]
+    if inventory is not None:
+        words += ["-i", str(inventory)]
+    if target is not None:
+        words += ["-t", target]
+    if dag_id is not None:
+        words += ["--dag-id", dag_id]
+    if output is not None:
+        words += ["-o", str(output)]
+    return render_job_dag_module(
+        checked.plan,
+        [n.id for n in checked.nodes],
+        dag_id=dag_id,
+        source_note=" ".join(words),
+    )
 
 
 def _compile_command(

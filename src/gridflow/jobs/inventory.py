@@ -47,6 +47,9 @@ from gridflow.jobs.yamltree import YMap, YScalar, YValue, describe, read_yaml
 from gridflow.nodes.base import NodeSpec, SshTarget
 
 INVENTORY_ENV = "GRIDFLOW_INVENTORY"
+#: The inventory a job file in Airflow's dags folder, or a compiled job DAG
+#: file, finds beside it (else ``$GRIDFLOW_INVENTORY``).
+INVENTORY_NAMES = ("inventory.yaml", "inventory.yml")
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 NODE_KEYS = ("id", "groups", "connection")
@@ -94,6 +97,23 @@ def find_inventory(
     env = os.environ if environ is None else environ
     value = env.get(INVENTORY_ENV, "").strip()
     return Path(value) if value else None
+
+
+def find_beside(path: str | Path) -> Path | None:
+    """The ``inventory.yaml`` (or ``.yml``) in the folder of ``path``, or None."""
+    for name in INVENTORY_NAMES:
+        candidate = Path(path).parent / name
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def inventory_beside(file: str) -> str | None:
+    """:func:`find_beside` as an absolute path, for a compiled job DAG file
+    (``INVENTORY = inventory_beside(__file__)``): where its tasks read the
+    nodes on the worker; None leaves it to ``$GRIDFLOW_INVENTORY`` there."""
+    found = find_beside(file)
+    return str(found.resolve()) if found is not None else None
 
 
 def load_inventory(

@@ -112,7 +112,8 @@ class _JobOperator(BaseOperator):
         if not path:
             raise AirflowFailException(
                 f"no inventory for job {self.plan.name}: put an inventory.yaml beside the job "
-                f"file in the dags folder, or set {INVENTORY_ENV} on every Airflow worker"
+                f"file (or the compiled DAG file) in the dags folder, or set {INVENTORY_ENV} "
+                "on every Airflow worker"
             )
         try:
             inventory = load_inventory(Path(path))
@@ -122,8 +123,10 @@ class _JobOperator(BaseOperator):
         missing = [n for n in self.node_ids if n not in by_id]
         if missing:
             raise AirflowFailException(
-                f"node(s) {', '.join(missing)} of job {self.plan.name} are no longer in the "
-                f"inventory {path}; the DAG is rebuilt when the dags folder is parsed again"
+                f"node(s) {', '.join(missing)} of job {self.plan.name} are not in the "
+                f"inventory {path}: the DAG's nodes were chosen when it was built (a job file "
+                "in the dags folder: when the folder was parsed; a compiled DAG file: when it "
+                "was compiled, so compile it again or put the nodes back)"
             )
         return [by_id[n] for n in self.node_ids]
 

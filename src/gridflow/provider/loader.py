@@ -49,7 +49,6 @@ log = logging.getLogger(__name__)
 
 GRID_SUFFIX = ".hcl"
 JOB_SUFFIXES = (".yaml", ".yml")
-INVENTORY_NAMES = ("inventory.yaml", "inventory.yml")
 CACHE_ENV = "GRIDFLOW_CACHE_DIR"
 
 
@@ -126,6 +125,8 @@ def load_dags(
 
 def find_jobs(root: Path) -> Iterator[Path]:
     """Job files directly in ``root`` (not its inventory)."""
+    from gridflow.jobs.inventory import INVENTORY_NAMES
+
     if not root.is_dir():
         return
     for entry in sorted(root.iterdir()):
@@ -140,11 +141,9 @@ def find_jobs(root: Path) -> Iterator[Path]:
 
 def job_inventory(job: Path) -> Path | None:
     """The inventory beside ``job``, or None (then ``$GRIDFLOW_INVENTORY``)."""
-    for name in INVENTORY_NAMES:
-        candidate = job.parent / name
-        if candidate.is_file():
-            return candidate
-    return None
+    from gridflow.jobs.inventory import find_beside
+
+    return find_beside(job)
 
 
 def _build_job(path: Path, dag_id: str) -> Any:

@@ -74,13 +74,39 @@ def run_job(
         _DAG_FILE.format(dag_id=dag_id, nodes=node_ids, inventory=str(Path(inventory).resolve())),
         encoding="utf-8",
     )
+    return run_job_dag_file(
+        dags / f"{dag_id}.py",
+        plan,
+        nodes,
+        session_factory=session_factory,
+        on_event=on_event,
+        masker=masker,
+        run_id=run_id,
+    )
+
+
+def run_job_dag_file(
+    path: Path,
+    plan: JobPlan,
+    nodes: Sequence[NodeSpec],
+    *,
+    session_factory: SessionFactory | None = None,
+    on_event: Callable[[JobEvent], None] | None = None,
+    masker: Masker | None = None,
+    run_id: str | None = None,
+) -> JobRun:
+    """Run the job DAG ``dag`` of the module at ``path`` (a file in Airflow's
+    dags folder: the one :func:`run_job` writes, or a compiled one) with
+    ``dag.test()``, and rebuild ``plan``'s run on ``nodes`` from its records."""
+    configure_airflow_environment(engine_home())
     masker = masker if masker is not None else Masker()
     with (
         use_session_factory(session_factory),
         _secrets_to(masker),
         contextlib.redirect_stdout(sys.stderr),
     ):
-        dag = _load_dag(dags / f"{dag_id}.py", dag_id)
+        dag = _load_dag(path)
+        dag_id = dag.dag_id
         dag_run = dag.test()
         records = _records(dag_id, dag_run.run_id)
     started = dag_run.start_date.timestamp() if dag_run.start_date is not None else 0.0
@@ -115,13 +141,13 @@ def _secrets_to(masker: Masker) -> Iterator[None]:
         secret_sinks.remove(masker.add)
 
 
-def _load_dag(path: Path, dag_id: str) -> Any:
+def _load_dag(path: Path) -> Any:
     from airflow.utils import db
 
     db.upgradedb()
     import importlib.util
 
-    spec = importlib.util.spec_from_file_location(f"gridflow_job_{dag_id}", path)
+    spec = importlib.util.spec_from_file_location(f"gridflow_job_{path.stem}", path)
     assert spec is not None
     assert spec.loader is not None
     module = importlib.util.module_from_spec(spec)
