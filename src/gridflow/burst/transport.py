@@ -55,7 +55,6 @@ from collections.abc import Callable, Coroutine, Iterable
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeVar
 
-import aiohttp
 import httpx
 
 from gridflow._version import __version__
@@ -64,6 +63,10 @@ from gridflow.runners.http_request import convert_error as _httpx_converted
 from gridflow.runtime.loop import new_event_loop
 
 if TYPE_CHECKING:
+    # aiohttp is imported only when its transport is opened (it takes
+    # ~0.2 s to import, on every `gridflow run` that has a burst).
+    import aiohttp
+
     # pyreqwest has no wheels for Python < 3.11: imported where it is used,
     # so that "auto" can fall back to aiohttp there.
     from pyreqwest.client import Client as PyreqwestClient
@@ -341,9 +344,13 @@ class _AiohttpTransport:
     """aiohttp's client (pure asyncio; C-accelerated HTTP parser)."""
 
     name = "aiohttp"
-    __slots__ = ("_default", "_follow", "_session", "_timeout_s", "_timeouts")
+    __slots__ = ("_default", "_errors", "_follow", "_session", "_timeout_s", "_timeouts")
 
     def __init__(self, session: aiohttp.ClientSession, timeout_s: float, follow: bool) -> None:
+        import aiohttp
+
+        # ValueError: aiohttp refuses a bad method or header value with one.
+        self._errors = (aiohttp.ClientError, asyncio.TimeoutError, ValueError)
         self._session = session
         self._timeout_s = timeout_s
         self._follow = follow
@@ -354,6 +361,8 @@ class _AiohttpTransport:
     def open(
         cls, pool_size: int, timeout_s: float, verify_tls: bool, follow_redirects: bool
     ) -> _AiohttpTransport:
+        import aiohttp
+
         connector = aiohttp.TCPConnector(limit=pool_size, limit_per_host=pool_size, ssl=verify_tls)
         session = aiohttp.ClientSession(
             connector=connector,
@@ -365,6 +374,8 @@ class _AiohttpTransport:
     def _timeout(self, seconds: float) -> aiohttp.ClientTimeout:
         timeout = self._timeouts.get(seconds)
         if timeout is None:
+            import aiohttp
+
             timeout = self._timeouts[seconds] = aiohttp.ClientTimeout(total=seconds)
         return timeout
 
@@ -388,12 +399,13 @@ class _AiohttpTransport:
                 data = await response.read()
                 status = response.status
                 headers = _joined(response.headers.items()) if keep_headers else {}
-        except (aiohttp.ClientError, asyncio.TimeoutError, ValueError) as exc:
-            # ValueError: aiohttp refuses a bad method or header value with one.
+        except self._errors as exc:
             raise self._converted(exc, request) from exc
         return BurstResponse(status, headers, data if keep_body else None, len(data))
 
     def _converted(self, exc: Exception, request: BurstRequest) -> RunnerError:
+        import aiohttp
+
         detail = str(exc) or type(exc).__name__
         if isinstance(exc, aiohttp.InvalidURL | aiohttp.NonHttpUrlClientError) or not isinstance(
             exc, aiohttp.ClientError | asyncio.TimeoutError
