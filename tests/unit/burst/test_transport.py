@@ -117,6 +117,41 @@ def test_post_sends_body_and_headers(http_server: LocalHTTPServer, kind: str) ->
 
 
 @pytest.mark.parametrize("kind", KINDS)
+def test_a_request_sent_again_is_sent_whole_each_time(
+    http_server: LocalHTTPServer, kind: str
+) -> None:
+    # Transports may keep a built request to copy it (pyreqwest does): every
+    # send of the same request, and of others between them, must carry its
+    # own method, headers, body and timeout.
+    post = BurstRequest(
+        "POST", f"{http_server.url}/echo", headers=(("X-N", "post"),), body=b"payload"
+    )
+    put = BurstRequest("PUT", f"{http_server.url}/echo", headers=(("X-N", "put"),), body=b"other")
+    slow = get(f"{http_server.url}/delay/20000", timeout_s=0.3)
+
+    async def body(t: HttpTransport) -> list[Any]:
+        out: list[Any] = []
+        for request in (post, post, put, post, slow, slow, post):
+            try:
+                r = await t.send(request, keep_body=True)
+            except RunnerError as exc:
+                out.append(exc.details["kind"])
+                continue
+            assert r.body is not None
+            echo = json.loads(r.body)
+            out.append((echo["method"], echo["headers"]["x-n"], echo["body"]))
+        return out
+
+    post_seen = ("POST", "post", "payload")
+    started = time.monotonic()
+    assert with_transport(kind, body) == [
+        post_seen, post_seen, ("PUT", "put", "other"), post_seen, "timeout", "timeout", post_seen
+    ]  # fmt: skip
+    # Both slow sends stopped at their own 0.3 s, not at the transport's 10 s.
+    assert time.monotonic() - started < 8.0
+
+
+@pytest.mark.parametrize("kind", KINDS)
 def test_keep_body_returns_every_byte(http_server: LocalHTTPServer, kind: str) -> None:
     response = send(kind, get(f"{http_server.url}/bytes/100000"), keep_body=True)
     assert response.nbytes == 100_000
