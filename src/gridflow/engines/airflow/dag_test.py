@@ -66,14 +66,50 @@ def _fernet_key(home: Path) -> str:
     return key
 
 
-def write_dag_file(dags: Path, dag_id: str, source: str, *, plan_suffix: str, plan: str) -> Path:
+_DAG_FILE = '''"""Written by gridflow run --engine airflow; rewritten on every run."""
+from pathlib import Path
+
+from {build_module} import {build}
+from {plan_module} import {plan_type}
+
+_here = Path(__file__)
+dag = {build}(
+    {plan_type}.from_json(_here.with_suffix("{plan_suffix}").read_text(encoding="utf-8")),
+{arguments})
+'''
+
+
+def write_dag_file(
+    dags: Path,
+    dag_id: str,
+    *,
+    build: str,
+    plan_type: str,
+    plan_suffix: str,
+    plan: str,
+    **arguments: object,
+) -> Path:
     """``<dag_id>.py`` and its plan (``<dag_id><plan_suffix>``) in the dags folder.
 
-    The DAG must come from a file inside Airflow's dags folder; both files
-    are rewritten on every run. Returns the DAG file's path.
+    The DAG must come from a file inside Airflow's dags folder, made the way
+    the dags-folder loader makes it: the file calls ``build`` (a
+    ``module:function``) with the plan, read back as ``plan_type``
+    (``module:class``), the ``dag_id`` and ``arguments`` (written as Python
+    literals). Both files are rewritten on every run; returns the DAG file.
     """
+    build_module, _, build_name = build.partition(":")
+    plan_module, _, plan_name = plan_type.partition(":")
+    lines = "".join(f"    {k}={v!r},\n" for k, v in {"dag_id": dag_id, **arguments}.items())
     (dags / f"{dag_id}{plan_suffix}").write_text(plan, encoding="utf-8")
     dag_file = dags / f"{dag_id}.py"
+    source = _DAG_FILE.format(
+        build_module=build_module,
+        build=build_name,
+        plan_module=plan_module,
+        plan_type=plan_name,
+        plan_suffix=plan_suffix,
+        arguments=lines,
+    )
     dag_file.write_text(source, encoding="utf-8")
     return dag_file
 

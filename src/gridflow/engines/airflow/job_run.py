@@ -38,21 +38,6 @@ from .dag_test import (
 from .job_shape import RESULT_TASK_ID, job_dag_shape
 from .job_tasks import use_session_factory
 
-_DAG_FILE = '''"""Written by gridflow run --engine airflow; rewritten on every run."""
-from pathlib import Path
-
-from gridflow.engines.airflow.job_build import build_job_dag
-from gridflow.jobs.model import JobPlan
-
-_here = Path(__file__)
-dag = build_job_dag(
-    JobPlan.from_json(_here.with_suffix(".job.json").read_text(encoding="utf-8")),
-    dag_id={dag_id!r},
-    nodes={nodes!r},
-    inventory={inventory!r},
-)
-'''
-
 
 def run_job(
     plan: JobPlan,
@@ -76,9 +61,12 @@ def run_job(
     dag_file = write_dag_file(
         dags,
         dag_id,
-        _DAG_FILE.format(dag_id=dag_id, nodes=node_ids, inventory=str(Path(inventory).resolve())),
+        build="gridflow.engines.airflow.job_build:build_job_dag",
+        plan_type="gridflow.jobs.model:JobPlan",
         plan_suffix=".job.json",
         plan=plan.to_json(),
+        nodes=node_ids,
+        inventory=str(Path(inventory).resolve()),
     )
     masker = masker if masker is not None else Masker()
     from gridflow.operators.job import secret_sinks  # imports Airflow: configured above

@@ -37,20 +37,6 @@ from .names import burst_head, count_source, dag_id_for, instances_task_id, task
 from .records import ERROR_XCOM_KEY, unseal
 from .shape import public_plan as _without_sensitive_defaults
 
-_DAG_FILE = '''"""Written by gridflow run --engine airflow; rewritten on every run."""
-from pathlib import Path
-
-from gridflow.engines.airflow.build import build_dag
-from gridflow.plan import Plan
-
-_here = Path(__file__)
-dag = build_dag(
-    Plan.from_json(_here.with_suffix(".plan.json").read_text(encoding="utf-8")),
-    dag_id={dag_id!r},
-    base_dir={base_dir!r},
-)
-'''
-
 
 def run_grid(
     plan: Plan,
@@ -74,9 +60,11 @@ def run_grid(
     dag_file = write_dag_file(
         dags,
         dag_id,
-        _DAG_FILE.format(dag_id=dag_id, base_dir=base_dir),
+        build="gridflow.engines.airflow.build:build_dag",
+        plan_type="gridflow.plan:Plan",
         plan_suffix=".plan.json",
         plan=public_plan.to_json(),
+        base_dir=base_dir,
     )
     conf = {k: v for k, v in values.items() if k not in secret_env}
     masker = masker if masker is not None else Masker()
