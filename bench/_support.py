@@ -67,6 +67,17 @@ http {{
 }}
 """
 
+# The grid the burst benchmarks run: one http_request step of ``count``
+# instances in burst mode, ``concurrency`` in flight (str.format fields).
+BURST_GRID = """\
+step "http_request" "load" {{
+  count = {count}
+  mode  = "burst"
+  concurrency {{ limit = {concurrency} }}
+  arguments {{ url = "{url}" }}
+}}
+"""
+
 
 def machine() -> str:
     """CPU count and model, Python version: printed above every result."""
