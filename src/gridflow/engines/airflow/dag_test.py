@@ -91,11 +91,11 @@ def write_dag_file(
 ) -> Path:
     """``<dag_id>.py`` and its plan (``<dag_id><plan_suffix>``) in the dags folder.
 
-    The DAG must come from a file inside Airflow's dags folder, made the way
-    the dags-folder loader makes it: the file calls ``build`` (a
-    ``module:function``) with the plan, read back as ``plan_type``
-    (``module:class``), the ``dag_id`` and ``arguments`` (written as Python
-    literals). Both files are rewritten on every run; returns the DAG file.
+    The DAG must come from a file inside Airflow's dags folder. That file
+    calls ``build`` (a ``module:function``) with the plan, read back as
+    ``plan_type`` (``module:class``), the ``dag_id`` and ``arguments``
+    (written as Python literals). Both files are rewritten on every run;
+    returns the DAG file's path.
     """
     build_module, _, build_name = build.partition(":")
     plan_module, _, plan_name = plan_type.partition(":")
