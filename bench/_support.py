@@ -21,16 +21,21 @@ import os
 import platform
 import shutil
 import signal
-import socket
 import subprocess
+import sys
 import tempfile
 import time
 import urllib.request
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from types import TracebackType
+
+# The benchmarks reuse the tests' servers and their pieces (tests/support/):
+# the repository root goes on sys.path for every benchmark that imports this.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from tests.support.servers import StartStop, free_port
 
 REPO = Path(__file__).resolve().parents[1]
+
 DEBIAN_TOOLS = REPO / "tools" / "debian-packages"
 
 NGINX_CONF = """\
@@ -62,6 +67,17 @@ http {{
 }}
 """
 
+# The grid the burst benchmarks run: one http_request step of ``count``
+# instances in burst mode, ``concurrency`` in flight (str.format fields).
+BURST_GRID = """\
+step "http_request" "load" {{
+  count = {count}
+  mode  = "burst"
+  concurrency {{ limit = {concurrency} }}
+  arguments {{ url = "{url}" }}
+}}
+"""
+
 
 def machine() -> str:
     """CPU count and model, Python version: printed above every result."""
@@ -82,7 +98,6 @@ def ensure_debian_packages(*packages: str) -> None:
 def ensure_bench_extra(*modules: str) -> None:
     """Install the ``bench`` extra (Locust) into this venv if a module is missing."""
     import importlib.util
-    import sys
 
     if all(importlib.util.find_spec(m) is not None for m in modules):
         return
@@ -95,14 +110,7 @@ def ensure_bench_extra(*modules: str) -> None:
     subprocess.run([*cmd, "-e", f"{REPO}[bench]"], check=True, timeout=600)
 
 
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-class Nginx:
+class Nginx(StartStop):
     """A private nginx on 127.0.0.1 answering ``200 ok``; see the module docstring."""
 
     def __init__(self) -> None:
@@ -163,17 +171,6 @@ class Nginx:
         if self._tmp is not None:
             self._tmp.cleanup()
             self._tmp = None
-
-    def __enter__(self) -> Nginx:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
 
 @contextlib.contextmanager

@@ -29,21 +29,12 @@ import time
 from pathlib import Path
 from typing import Any
 
-from _support import ensure_debian_packages, first_line, machine, running_nginx
+from _support import BURST_GRID, ensure_debian_packages, first_line, machine, running_nginx
 
 CONCURRENCY = 64
 GOAL_MB = 200.0
 SAMPLE_S = 0.5
 BIN = Path(sys.executable).parent
-
-GRID = """\
-step "http_request" "load" {{
-  count = {count}
-  mode  = "burst"
-  concurrency {{ limit = {concurrency} }}
-  arguments {{ url = "{url}" }}
-}}
-"""
 
 
 def rss_mb(pid: int) -> float | None:
@@ -152,7 +143,7 @@ def main() -> int:
     }
     with running_nginx() as nginx, tempfile.TemporaryDirectory(prefix="gridflow-bench-") as tmp:
         Path(tmp, "grid.hcl").write_text(
-            GRID.format(count=args.requests, concurrency=CONCURRENCY, url=nginx.url)
+            BURST_GRID.format(count=args.requests, concurrency=CONCURRENCY, url=nginx.url)
         )
         cmd = [str(BIN / "gridflow"), "run", tmp, "--engine", "local", "-o", "json"]
         print(f"nginx pid {nginx.pid} on {nginx.url}; {' '.join(cmd)}", file=sys.stderr)

@@ -108,10 +108,8 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from _support import REPO, ensure_bench_extra, first_line, machine, print_table
-
-sys.path.insert(0, str(REPO))  # tests.support.sshd: the fleet tests' sshd harness
-from tests.support.sshd import SshNodes
+from _support import ensure_bench_extra, first_line, machine, print_table
+from tests.support.sshd import SshNodes  # the fleet tests' sshd harness (via _support)
 
 GOAL = 0.5  # gridflow wall time / Ansible wall time, at most
 FIRST_ADDRESS = 101  # nodes on 127.0.0.101.. (the test suite's own use 127.0.0.2..)

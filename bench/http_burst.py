@@ -57,6 +57,7 @@ from pathlib import Path
 from typing import Any
 
 from _support import (
+    BURST_GRID,
     Nginx,
     ensure_bench_extra,
     ensure_debian_packages,
@@ -238,21 +239,12 @@ def run_locust(url: str, seconds: int) -> Row:
 
 # -- (d) gridflow -------------------------------------------------------------------
 
-GRID = """\
-step "http_request" "load" {{
-  count = {count}
-  mode  = "burst"
-  concurrency {{ limit = {concurrency} }}
-  arguments {{ url = "{url}" }}
-}}
-"""
-
 
 def run_gridflow(url: str, requests: int) -> Row:
     label = "gridflow run (burst)"
     with tempfile.TemporaryDirectory(prefix="gridflow-bench-grid-") as tmp:
         (Path(tmp) / "grid.hcl").write_text(
-            GRID.format(count=requests, concurrency=CONCURRENCY, url=url)
+            BURST_GRID.format(count=requests, concurrency=CONCURRENCY, url=url)
         )
         cmd = [str(BIN / "gridflow"), "run", tmp, "--engine", "local", "-o", "json"]
         started = time.perf_counter()

@@ -72,6 +72,13 @@ class Diagnostic:
     def at(cls, pos: SourcePos, code: str, message: str, hint: str = "") -> Diagnostic:
         return cls(pos.file, pos.line, pos.col, code, message, hint)
 
+    @classmethod
+    def not_utf8(cls, file: str, data: bytes, exc: UnicodeDecodeError, hint: str) -> Diagnostic:
+        """Where ``data``, the bytes of ``file``, stops being UTF-8 text."""
+        line = data[: exc.start].count(b"\n") + 1
+        col = exc.start - (data.rfind(b"\n", 0, exc.start) + 1) + 1
+        return cls(file, line, col, "not-utf8", "the file is not UTF-8 text", hint)
+
     def __str__(self) -> str:
         text = f"{self.file}:{self.line}:{self.col}: error: {self.message} [{self.code}]"
         if self.hint:

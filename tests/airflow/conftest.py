@@ -29,7 +29,7 @@ else:
     # gridflow's Airflow engine (`run --engine airflow`, in this process) sets
     # the same up under its own home; Airflow reads its configuration once per
     # process, so that happens here, before any test imports Airflow.
-    from gridflow.engines.airflow.run import configure_airflow_environment
+    from gridflow.engines.airflow.dag_test import configure_airflow_environment
 
     configure_airflow_environment(Path(tempfile.mkdtemp(prefix="gridflow-pytest-airflow-")))
 

@@ -21,7 +21,6 @@ import json
 import os
 import secrets
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -32,6 +31,7 @@ from typing import Any
 from urllib.parse import quote
 
 import httpx
+from tests.support.servers import free_port
 
 __all__ = [
     "AirflowClient",
@@ -67,13 +67,6 @@ class HarnessError(RuntimeError):
 
 class RunTimeout(HarnessError):
     """Something awaited (a DAG, a run) did not happen in time."""
-
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def airflow_env(

@@ -24,6 +24,7 @@ from tests.jobrun.test_semantics import test_semantics  # noqa: F401
 from tests.jobrun.test_timing import (  # noqa: F401
     test_concurrency_bounds_the_nodes_in_progress,
     test_concurrency_one_stops_a_rolling_deploy_at_the_first_failure,
+    test_during_check_aborts_the_phase,
     test_fail_fast_cancels_the_running_work_of_the_phase,
     test_task_timeout_stops_the_node_and_reports_timeout,
 )
@@ -105,29 +106,6 @@ def test_job_timeout_cancels_what_remains(fleet: Fleet) -> None:
         assert done.statuses(key) == dict.fromkeys(("n1", "n2", "n3"), "cancelled"), key
     assert done.lines("never") == done.lines("cleanup") == []
     assert 3.0 <= done.wall_s < 40  # not the 60 s the nodes would have slept
-
-
-def test_during_check_aborts_the_phase(fleet: Fleet) -> None:
-    # As test_timing's, but this breaks things after 1 s: node tasks start
-    # a few tenths of a second later as Prefect task runs.
-    during = {"interval": "100ms", "checks": [cmd(f"test ! -e {DIR}/broken", name="healthy")]}
-    done = fleet.run(
-        job(
-            cmd(f"sleep 1; touch {DIR}/broken; sleep 20", checks={"during": during}),
-            mark("next"),
-            mark("rollback", condition="on_failure"),
-        )
-    )
-    assert done.doc["status"] == "failed"
-    assert done.statuses("0") == dict.fromkeys(("n1", "n2", "n3"), "cancelled")
-    assert done.doc["error"]["message"].startswith("phase 0 during-check healthy on n")
-    assert done.wall_s < 15
-    records = [c for c in done.doc["checks"] if c["stage"] == "during"]
-    assert {c["node"] for c in records} == {"n1", "n2", "n3"}
-    assert any(c["failures"] >= 1 for c in records)
-    assert all(c["runs"] >= 2 for c in records)  # it passed before it failed
-    assert done.lines("next") == []
-    assert sorted(line[0] for line in done.lines("rollback")) == ["n1", "n2", "n3"]
 
 
 def _comparable(doc: dict[str, Any]) -> dict[str, Any]:

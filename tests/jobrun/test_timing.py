@@ -203,6 +203,8 @@ def test_concurrency_one_stops_a_rolling_deploy_at_the_first_failure(fleet: Flee
 def test_during_check_aborts_the_phase(fleet: Fleet) -> None:
     # The task breaks things after 1 s (long enough for every node's check to
     # pass once, SSH connections included); the check every 0.1 s notices.
+    # On Prefect (test_on_prefect.py) node tasks start a few tenths of a
+    # second later, as task runs: a wider ceiling there.
     during = {"interval": "100ms", "checks": [cmd(f"test ! -e {DIR}/broken", name="healthy")]}
     done = fleet.run(
         job(
@@ -214,7 +216,7 @@ def test_during_check_aborts_the_phase(fleet: Fleet) -> None:
     assert done.doc["status"] == "failed"
     assert done.statuses("0") == dict.fromkeys(("n1", "n2", "n3"), "cancelled")
     assert done.doc["error"]["message"].startswith("phase 0 during-check healthy on n")
-    assert done.wall_s < 10
+    assert done.wall_s < (15 if fleet.engine == "prefect" else 10)
     records = [c for c in done.doc["checks"] if c["stage"] == "during"]
     assert {c["node"] for c in records} == {"n1", "n2", "n3"}
     assert any(c["failures"] >= 1 for c in records)

@@ -65,18 +65,15 @@ import json
 import socket
 import ssl
 import struct
-import tempfile
 import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
-from pathlib import Path
-from types import TracebackType
 from typing import Any
 
 from aiohttp import web
 
-from tests.support.tls import self_signed_context
+from tests.support.servers import LoopServer
 
 MAX_DELAY_MS = 60_000
 
@@ -106,90 +103,21 @@ class RecordedRequest:
     at: float  # time.monotonic() when it arrived
 
 
-class LocalHTTPServer:
+class LocalHTTPServer(LoopServer):
     """The test server; see the module docstring for its endpoints."""
 
     def __init__(self, *, host: str = "127.0.0.1", port: int = 0, tls: bool = False) -> None:
-        self.host = host
-        self.port = port
-        self.tls = tls
+        super().__init__(host=host, port=port, tls=tls)
         self._lock = threading.Lock()
         self._log: list[RecordedRequest] = []
         self._flaky: Counter[str] = Counter()
         self._in_flight = 0
         self._max_in_flight = 0
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._thread: threading.Thread | None = None
         self._runner: web.AppRunner | None = None
-        self._certdir: tempfile.TemporaryDirectory[str] | None = None
-        self.cert_file: str | None = None
 
     # -- lifecycle ----------------------------------------------------------
 
-    @property
-    def url(self) -> str:
-        """Base URL, e.g. ``http://127.0.0.1:41234`` (no trailing slash)."""
-        if self._thread is None:
-            raise RuntimeError("LocalHTTPServer is not started")
-        scheme = "https" if self.tls else "http"
-        return f"{scheme}://{self.host}:{self.port}"
-
-    def start(self) -> LocalHTTPServer:
-        if self._thread is not None:
-            return self
-        ssl_context = self._make_ssl_context() if self.tls else None
-        ready = threading.Event()
-        failure: list[BaseException] = []
-        loop = asyncio.new_event_loop()
-
-        def serve() -> None:
-            asyncio.set_event_loop(loop)
-            try:
-                loop.run_until_complete(self._start_site(ssl_context))
-            except BaseException as exc:  # reported to start()'s caller below
-                failure.append(exc)
-                ready.set()
-                loop.close()
-                return
-            ready.set()
-            loop.run_forever()
-            loop.run_until_complete(self._cleanup())
-            loop.close()
-
-        self._loop = loop
-        thread = threading.Thread(target=serve, name="LocalHTTPServer", daemon=True)
-        thread.start()
-        if not ready.wait(timeout=30):
-            raise RuntimeError("LocalHTTPServer did not start within 30 s")
-        if failure:
-            raise RuntimeError(f"LocalHTTPServer failed to start: {failure[0]!r}") from failure[0]
-        self._thread = thread
-        return self
-
-    def stop(self) -> None:
-        thread, loop = self._thread, self._loop
-        if thread is None or loop is None:
-            return
-        loop.call_soon_threadsafe(loop.stop)
-        thread.join(timeout=30)
-        self._thread = None
-        self._loop = None
-        if self._certdir is not None:
-            self._certdir.cleanup()
-            self._certdir = None
-
-    def __enter__(self) -> LocalHTTPServer:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
-
-    async def _start_site(self, ssl_context: ssl.SSLContext | None) -> None:
+    async def _serve(self, ssl_context: ssl.SSLContext | None) -> None:
         app = web.Application(client_max_size=64 * 1024 * 1024)
         app.router.add_route("*", "/{tail:.*}", self._dispatch)
         # Cancel handlers whose client went away (a cancelled /delay/20000
@@ -207,12 +135,6 @@ class LocalHTTPServer:
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
-
-    def _make_ssl_context(self) -> ssl.SSLContext:
-        self._certdir = tempfile.TemporaryDirectory(prefix="gridflow-test-tls-")
-        ctx, cert = self_signed_context(self.host, Path(self._certdir.name))
-        self.cert_file = str(cert)
-        return ctx
 
     # -- what tests read ----------------------------------------------------
 

@@ -48,17 +48,14 @@ import asyncio
 import contextlib
 import dataclasses
 import ssl
-import tempfile
 import threading
 import time
-from pathlib import Path
-from types import TracebackType
 from typing import Any
 
 import socketio
 from aiohttp import web
 
-from tests.support.tls import self_signed_context
+from tests.support.servers import LoopServer
 
 SECRET_TOKEN = "s3cret-t0ken-for-tests"
 NAMESPACES = ("/", "/chat", "/secure")
@@ -79,91 +76,19 @@ class ClientSession:
     disconnect_reason: str = ""
 
 
-class LocalSocketIOServer:
+class LocalSocketIOServer(LoopServer):
     """The test server; see the module docstring for what it does."""
 
     def __init__(self, *, host: str = "127.0.0.1", port: int = 0, tls: bool = False) -> None:
-        self.host = host
-        self.port = port
-        self.tls = tls
-        self._certdir: tempfile.TemporaryDirectory[str] | None = None
+        super().__init__(host=host, port=port, tls=tls)
         self._lock = threading.Lock()
         self._sessions: dict[str, ClientSession] = {}  # "<namespace> <sid>" -> session
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._thread: threading.Thread | None = None
         self._runner: web.AppRunner | None = None
         self._sio: socketio.AsyncServer | None = None
 
     # -- lifecycle ----------------------------------------------------------
 
-    @property
-    def url(self) -> str:
-        """Base URL, e.g. ``http://127.0.0.1:41234`` (no trailing slash)."""
-        if self._thread is None:
-            raise RuntimeError("LocalSocketIOServer is not started")
-        return f"{'https' if self.tls else 'http'}://{self.host}:{self.port}"
-
-    def start(self) -> LocalSocketIOServer:
-        if self._thread is not None:
-            return self
-        ssl_context: ssl.SSLContext | None = None
-        if self.tls:
-            self._certdir = tempfile.TemporaryDirectory(prefix="gridflow-test-tls-")
-            ssl_context, _ = self_signed_context(self.host, Path(self._certdir.name))
-        ready = threading.Event()
-        failure: list[BaseException] = []
-        loop = asyncio.new_event_loop()
-
-        def serve() -> None:
-            asyncio.set_event_loop(loop)
-            try:
-                loop.run_until_complete(self._start_site(ssl_context))
-            except BaseException as exc:  # reported to start()'s caller below
-                failure.append(exc)
-                ready.set()
-                loop.close()
-                return
-            ready.set()
-            loop.run_forever()
-            loop.run_until_complete(self._cleanup())
-            loop.close()
-
-        self._loop = loop
-        thread = threading.Thread(target=serve, name="LocalSocketIOServer", daemon=True)
-        thread.start()
-        if not ready.wait(timeout=30):
-            raise RuntimeError("LocalSocketIOServer did not start within 30 s")
-        if failure:
-            raise RuntimeError(f"LocalSocketIOServer failed to start: {failure[0]!r}") from (
-                failure[0]
-            )
-        self._thread = thread
-        return self
-
-    def stop(self) -> None:
-        thread, loop = self._thread, self._loop
-        if thread is None or loop is None:
-            return
-        loop.call_soon_threadsafe(loop.stop)
-        thread.join(timeout=30)
-        self._thread = None
-        self._loop = None
-        if self._certdir is not None:
-            self._certdir.cleanup()
-            self._certdir = None
-
-    def __enter__(self) -> LocalSocketIOServer:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
-
-    async def _start_site(self, ssl_context: ssl.SSLContext | None) -> None:
+    async def _serve(self, ssl_context: ssl.SSLContext | None) -> None:
         sio = socketio.AsyncServer(async_mode="aiohttp", cors_allowed_origins="*")
         for namespace in NAMESPACES:
             self._register(sio, namespace)

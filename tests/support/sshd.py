@@ -68,10 +68,10 @@ import time
 import urllib.parse
 from collections.abc import Iterator
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
 from gridflow.nodes.base import SshTarget
+from tests.support.servers import StartStop, free_port
 
 SSHD = "/usr/sbin/sshd"
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -111,13 +111,6 @@ def fingerprint(public_key_file: Path) -> str:
         text=True,
     ).stdout
     return out.split()[1]
-
-
-def _free_port(host: str) -> int:
-    with socket.socket() as sock:
-        sock.bind((host, 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def _descendants(pid: int) -> list[int]:
@@ -199,7 +192,7 @@ class SshNode:
         return f"[{self.host}]:{self.port}"
 
 
-class SshNodes:
+class SshNodes(StartStop):
     """``count`` real sshd nodes, ``node1``.. on 127.0.0.2.. (see the module doc)."""
 
     def __init__(self, root: Path, count: int = 3, *, first_address: int = 2) -> None:
@@ -225,7 +218,7 @@ class SshNodes:
         for index in range(self.count):
             node_id = f"node{index + 1}"
             host = f"127.0.0.{self.first_address + index}"
-            node = SshNode(node_id, host, _free_port(host), self.root / node_id)
+            node = SshNode(node_id, host, free_port(host), self.root / node_id)
             node.dir.mkdir(exist_ok=True)
             node.control.mkdir(exist_ok=True)
             node.bin.mkdir(exist_ok=True)
@@ -250,17 +243,6 @@ class SshNodes:
     def stop(self) -> None:
         for node in self.nodes.values():
             self._kill(node)
-
-    def __enter__(self) -> SshNodes:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     # -- access -----------------------------------------------------------
 

@@ -21,6 +21,8 @@ nginx", and it takes the dpkg lock on every node for nothing. A pinned
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from gridflow.backends.catalog import NoParams, PackageParams
 from gridflow.backends.program import BuildContext, Builders, Decision, Probe, Program
 from gridflow.nodes.base import Command, CommandResult
@@ -47,21 +49,18 @@ def installed_versions(result: CommandResult) -> list[str] | None:
     or unknown); an installed package has a Status whose last word is
     ``installed`` (``install ok installed``, ``hold ok installed``).
     """
-    if result.exit_code == 1:
-        return []
-    if result.exit_code != 0:
-        return None
-    versions = []
-    for line in result.stdout.splitlines():
-        status, _, version = line.partition("\t")
-        if status.split()[-1:] == ["installed"]:
-            versions.append(version.strip())
-    return versions
+    return _versions(result, lambda state: state == "installed")
 
 
 def present_versions(result: CommandResult) -> list[str] | None:
     """Versions with files on the node, installed or half-way (not removed,
     not only config files left); None when the query failed."""
+    return _versions(result, lambda state: state not in ("not-installed", "config-files", ""))
+
+
+def _versions(result: CommandResult, wanted: Callable[[str], bool]) -> list[str] | None:
+    """The versions whose Status ends in a ``wanted`` state (the last word,
+    "" when there is none); [] for exit 1, None for any other failure."""
     if result.exit_code == 1:
         return []
     if result.exit_code != 0:
@@ -69,7 +68,7 @@ def present_versions(result: CommandResult) -> list[str] | None:
     versions = []
     for line in result.stdout.splitlines():
         status, _, version = line.partition("\t")
-        if status.split()[-1:] not in (["not-installed"], ["config-files"], []):
+        if wanted((status.split() or [""])[-1]):
             versions.append(version.strip())
     return versions
 

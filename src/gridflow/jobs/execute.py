@@ -23,9 +23,7 @@ import importlib
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any
-
-import httpx
+from typing import TYPE_CHECKING, Any
 
 from gridflow.backends.actions import run_action
 from gridflow.errors import ExpectedError, RunnerError
@@ -42,6 +40,11 @@ from gridflow.nodes.ssh_connection import resolve_ssh_node
 from gridflow.plan.durations import format_duration
 from gridflow.runners._http import StatusSet
 from gridflow.runtime.masking import Masker
+
+if TYPE_CHECKING:
+    # httpx takes 0.3-0.5 s to import; only jobs with HTTP checks need it,
+    # so it is imported where a probe or a client is made.
+    import httpx
 
 log = logging.getLogger("gridflow.job")
 
@@ -149,6 +152,8 @@ class HttpClients:
     def get(self, verify_tls: bool) -> httpx.AsyncClient:
         client = self._clients.get(verify_tls)
         if client is None:
+            import httpx
+
             client = httpx.AsyncClient(verify=verify_tls, follow_redirects=True)
             self._clients[verify_tls] = client
         return client
@@ -288,6 +293,8 @@ async def _run_on_node(
 
 async def probe_http(check: HttpCheck, http: HttpClients | None = None) -> Outcome:
     """An HTTP probe from the worker: passes when the status is one expected."""
+    import httpx
+
     started = time.time()
     expected = StatusSet.parse(check.expect_status)
     what = f"{check.method} {check.url}"

@@ -128,13 +128,7 @@ def read_yaml(path: Path, shown: str) -> tuple[YValue | None, list[Diagnostic]]:
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
-        line = data[: exc.start].count(b"\n") + 1
-        col = exc.start - (data.rfind(b"\n", 0, exc.start) + 1) + 1
-        return None, [
-            Diagnostic(
-                shown, line, col, "not-utf8", "the file is not UTF-8 text", "save it as UTF-8"
-            )
-        ]
+        return None, [Diagnostic.not_utf8(shown, data, exc, "save it as UTF-8")]
     return parse_yaml(text.removeprefix("\ufeff"), shown)
 
 

@@ -145,32 +145,34 @@ class _NodeActionRunner(Runner[NodeActionInputs, NodeActionOutputs]):
         return outputs
 
 
-class AptRunner(_NodeActionRunner):
-    name = "apt"
-    Inputs = inputs_model("apt")
-    description = "Debian packages on the worker: update, install, remove, upgrade (apt-get)."
+# One runner per fleet backend; they differ only in these. The registry
+# (gridflow.runners.registry) imports each by its class name, <Backend>Runner.
+_DESCRIPTIONS: dict[str, str] = {
+    "apt": "Debian packages on the worker: update, install, remove, upgrade (apt-get).",
+    "systemd": "systemd units on the worker: start, stop, restart, enable, disable, status.",
+    "rke2": "The RKE2 service on the worker: start, stop, restart, status, install.",
+    "ping": "Prove the worker answers: echo, hostname, sleep.",
+    "test": "Deterministic outcomes for tests and demos: succeed, fail, sleep, flaky, output.",
+}
 
 
-class SystemdRunner(_NodeActionRunner):
-    name = "systemd"
-    Inputs = inputs_model("systemd")
-    description = "systemd units on the worker: start, stop, restart, enable, disable, status."
+def _runner_class(backend: str) -> type[_NodeActionRunner]:
+    """The runner of ``backend``: its name, inputs from the catalog, its description."""
+    class_name = f"{backend.capitalize()}Runner"
+    namespace: dict[str, Any] = {
+        "__module__": __name__,
+        "__qualname__": class_name,
+        "__doc__": _DESCRIPTIONS[backend],
+        "__test__": False,  # TestRunner is not a pytest test class, whatever its name
+        "name": backend,
+        "Inputs": inputs_model(backend),
+        "description": _DESCRIPTIONS[backend],
+    }
+    return cast(type[_NodeActionRunner], type(class_name, (_NodeActionRunner,), namespace))
 
 
-class Rke2Runner(_NodeActionRunner):
-    name = "rke2"
-    Inputs = inputs_model("rke2")
-    description = "The RKE2 service on the worker: start, stop, restart, status, install."
-
-
-class PingRunner(_NodeActionRunner):
-    name = "ping"
-    Inputs = inputs_model("ping")
-    description = "Prove the worker answers: echo, hostname, sleep."
-
-
-class TestRunner(_NodeActionRunner):
-    name = "test"
-    Inputs = inputs_model("test")
-    description = "Deterministic outcomes for tests and demos: succeed, fail, sleep, flaky, output."
-    __test__ = False  # not a pytest test class, whatever its name
+AptRunner = _runner_class("apt")
+SystemdRunner = _runner_class("systemd")
+Rke2Runner = _runner_class("rke2")
+PingRunner = _runner_class("ping")
+TestRunner = _runner_class("test")

@@ -67,7 +67,7 @@ import os
 import re
 import tempfile
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping
 from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
@@ -369,16 +369,20 @@ def _put_object(client: S3Client, inputs: S3Inputs) -> S3Outputs:
     )
     client.upload_file(path, bucket, key, ExtraArgs=_extra_args(inputs) or None, Config=config)
     # The transfer manager returns nothing about what it stored: read it back.
-    head = client.head_object(Bucket=bucket, Key=key)
+    return _stored("put_object", bucket, key, client.head_object(Bucket=bucket, Key=key))
+
+
+def _stored(action: str, bucket: str, key: str, answer: Mapping[str, Any]) -> S3Outputs:
+    """What S3 says of a stored object: a head_object or get_object answer."""
     return S3Outputs(
-        action="put_object",
+        action=action,
         bucket=bucket,
         key=key,
-        status=head["ResponseMetadata"]["HTTPStatusCode"],
-        etag=_etag(head.get("ETag")),
-        size=head.get("ContentLength"),
-        version_id=head.get("VersionId"),
-        content_type=head.get("ContentType"),
+        status=answer["ResponseMetadata"]["HTTPStatusCode"],
+        etag=_etag(answer.get("ETag")),
+        size=answer.get("ContentLength"),
+        version_id=answer.get("VersionId"),
+        content_type=answer.get("ContentType"),
     )
 
 
@@ -386,16 +390,7 @@ def _get_object(client: S3Client, inputs: S3Inputs) -> S3Outputs:
     bucket, key = str(inputs.bucket), str(inputs.key)
     got = client.get_object(Bucket=bucket, Key=key)
     stream = got["Body"]
-    out = S3Outputs(
-        action="get_object",
-        bucket=bucket,
-        key=key,
-        status=got["ResponseMetadata"]["HTTPStatusCode"],
-        etag=_etag(got.get("ETag")),
-        size=got.get("ContentLength"),
-        version_id=got.get("VersionId"),
-        content_type=got.get("ContentType"),
-    )
+    out = _stored("get_object", bucket, key, got)
     try:
         if inputs.dest_path is not None:
             dest = os.path.abspath(os.path.expanduser(inputs.dest_path))

@@ -13,8 +13,8 @@ import pytest
 
 from gridflow.nodes.base import MAX_OUTPUT_BYTES, Command, CommandResult, CommandTimedOut
 from gridflow.nodes.local import LocalSession, command_argv, describe_command
+from tests.support.processes import alive, process_tree, tree_pids, wait_dead
 from tests.support.standins import Standins
-from tests.unit.runners.test_cmd import alive, wait_dead
 
 NI = {"DEBIAN_FRONTEND": "noninteractive"}
 
@@ -95,23 +95,11 @@ def test_stdout_keeps_its_head_and_stderr_its_tail() -> None:
     )  # fmt: skip
 
 
-def _tree(tmp_path: Path) -> tuple[str, Path]:
-    pidfile = tmp_path / "pids"
-    return f"sleep 60 & echo $! > {pidfile}; echo $$ >> {pidfile}; wait", pidfile
-
-
-def _pids(pidfile: Path) -> list[int]:
-    deadline = time.monotonic() + 5
-    while time.monotonic() < deadline:
-        lines = pidfile.read_text().split() if pidfile.exists() else []
-        if len(lines) == 2:
-            return [int(p) for p in lines]
-        time.sleep(0.02)
-    raise AssertionError("the test shell did not write its pids")
-
-
+# A timeout's message names the node; that the process group dies on
+# cancellation too is run_process's doing, shared with the cmd runner and
+# tested there (tests/unit/runners/test_cmd.py).
 def test_timeout_kills_the_process_group(tmp_path: Path) -> None:
-    script, pidfile = _tree(tmp_path)
+    script, pidfile = process_tree(tmp_path)
     started = time.monotonic()
     with pytest.raises(CommandTimedOut) as info:
         run(Command(shell=script), timeout_s=0.5)
@@ -120,23 +108,8 @@ def test_timeout_kills_the_process_group(tmp_path: Path) -> None:
         f"node n1: {describe_command(Command(shell=script))!r} ran longer than its timeout of "
         "0.5s and was killed with its process group"
     )
-    pids = _pids(pidfile)
+    pids = tree_pids(pidfile)
     assert wait_dead(pids) == [], [p for p in pids if alive(p)]
-
-
-def test_cancellation_kills_the_process_group(tmp_path: Path) -> None:
-    script, pidfile = _tree(tmp_path)
-
-    async def main() -> None:
-        task = asyncio.ensure_future(LocalSession().run(Command(shell=script)))
-        while not pidfile.exists() or len(pidfile.read_text().split()) < 2:
-            await asyncio.sleep(0.02)
-        task.cancel()
-        with pytest.raises(asyncio.CancelledError):
-            await task
-
-    asyncio.run(main())
-    assert wait_dead(_pids(pidfile)) == []
 
 
 # -------------------------------------------------------------------- sudo

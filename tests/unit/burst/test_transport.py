@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import socket
 import sys
 import time
 from collections.abc import Callable, Coroutine, Iterator
@@ -21,6 +20,7 @@ from gridflow.burst import transport
 from gridflow.burst.transport import BurstRequest, BurstResponse, HttpTransport, open_transport
 from gridflow.errors import ExpectedError, RetryableError, RunnerError
 from tests.support.http_server import JSON_DOC, LocalHTTPServer
+from tests.support.servers import free_port
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -71,12 +71,6 @@ def failure(kind: str, request: BurstRequest, **options: Any) -> RunnerError:
 
 def get(url: str, **fields: Any) -> BurstRequest:
     return BurstRequest("GET", url, **fields)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 # -- requests and responses ------------------------------------------------

@@ -6,12 +6,13 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from gridflow.errors import LoadError
 from gridflow.plan import Plan
 from gridflow.translators.hcl import GridLoad, load_grid
+from tests.support.fuzz import SETTINGS, mutated
 
 SEEDS = [
     """variable "base_url" {
@@ -120,29 +121,8 @@ def _load(text: str) -> None:
         assert Plan.from_json(outcome.plan.to_json()) == outcome.plan
 
 
-@st.composite
-def mutated(draw: st.DrawFn) -> str:
-    text = draw(st.sampled_from(SEEDS))
-    for _ in range(draw(st.integers(1, 4))):
-        pos = draw(st.integers(0, len(text)))
-        action = draw(st.sampled_from(["delete", "insert", "swap"]))
-        if action == "delete":
-            end = min(len(text), pos + draw(st.integers(1, 6)))
-            text = text[:pos] + text[end:]
-        elif action == "insert":
-            text = text[:pos] + draw(st.sampled_from(TOKENS)) + text[pos:]
-        else:
-            other = draw(st.integers(0, len(text)))
-            a, b = sorted((pos, other))
-            text = text[:a] + text[b:] + text[a:b]
-    return text
-
-
-SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-
-
 @SETTINGS
-@given(mutated())
+@given(mutated(SEEDS, TOKENS, longest_cut=6))
 def test_mutated_grids_raise_only_gridflow_errors(text: str) -> None:
     _load(text)
 

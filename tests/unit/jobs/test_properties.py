@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from gridflow.errors import LoadError
@@ -27,6 +27,7 @@ from gridflow.jobs.translate import (
     JOB_KEYS,
     PIPELINE_KEYS,
 )
+from tests.support.fuzz import SETTINGS, mutated
 
 ROOT = Path(__file__).resolve().parents[3]
 SEEDS = [
@@ -66,29 +67,8 @@ def check_job(text: str) -> None:
     assert JobPlan.from_json(result.to_json()) == result
 
 
-@st.composite
-def mutated(draw: st.DrawFn) -> str:
-    text = draw(st.sampled_from(SEEDS))
-    for _ in range(draw(st.integers(1, 4))):
-        pos = draw(st.integers(0, len(text)))
-        action = draw(st.sampled_from(["delete", "insert", "swap"]))
-        if action == "delete":
-            end = min(len(text), pos + draw(st.integers(1, 8)))
-            text = text[:pos] + text[end:]
-        elif action == "insert":
-            text = text[:pos] + draw(st.sampled_from(TOKENS)) + text[pos:]
-        else:
-            other = draw(st.integers(0, len(text)))
-            a, b = sorted((pos, other))
-            text = text[:a] + text[b:] + text[a:b]
-    return text
-
-
-SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-
-
 @SETTINGS
-@given(mutated())
+@given(mutated(SEEDS, TOKENS, longest_cut=8))
 def test_mutated_jobs_raise_only_gridflow_errors(text: str) -> None:
     check_job(text)
 

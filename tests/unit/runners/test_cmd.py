@@ -17,6 +17,7 @@ from pydantic import ValidationError
 from gridflow.errors import ExpectedError, StepTimeout
 from gridflow.runners.base import RunContext
 from gridflow.runners.cmd import MAX_OUTPUT_BYTES, CmdInputs, CmdRunner
+from tests.support.processes import process_tree, tree_pids, wait_dead
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="POSIX process groups")
 
@@ -25,25 +26,6 @@ def run(**args: Any) -> dict[str, Any]:
     inputs = CmdInputs.model_validate(args)
     out = asyncio.run(CmdRunner().run(inputs, RunContext(step_id="cmd.t")))
     return out.model_dump(mode="json")
-
-
-def alive(pid: int) -> bool:
-    """True while ``pid`` runs (a zombie waiting to be reaped counts as dead)."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except FileNotFoundError:
-        return False
-    return stat.rsplit(")", 1)[1].split()[0] != "Z"
-
-
-def wait_dead(pids: list[int], within: float = 5.0) -> list[int]:
-    deadline = time.monotonic() + within
-    while time.monotonic() < deadline:
-        living = [p for p in pids if alive(p)]
-        if not living:
-            return []
-        time.sleep(0.05)
-    return [p for p in pids if alive(p)]
 
 
 @pytest.mark.parametrize(
@@ -153,25 +135,8 @@ def test_small_output_is_not_flagged() -> None:
     assert (out["stdout_truncated"], out["stderr_truncated"]) == (False, False)
 
 
-def _tree(tmp_path: Path) -> tuple[str, Path]:
-    """A shell that starts a grandchild (its pid written to a file) and waits."""
-    pidfile = tmp_path / "pids"
-    script = f"sleep 60 & echo $! > {pidfile}; echo $$ >> {pidfile}; wait"
-    return script, pidfile
-
-
-def _pids(pidfile: Path) -> list[int]:
-    deadline = time.monotonic() + 5
-    while time.monotonic() < deadline:
-        lines = pidfile.read_text().split() if pidfile.exists() else []
-        if len(lines) == 2:
-            return [int(p) for p in lines]
-        time.sleep(0.02)
-    raise AssertionError("the test shell did not write its pids")
-
-
 def test_timeout_kills_the_whole_process_tree(tmp_path: Path) -> None:
-    script, pidfile = _tree(tmp_path)
+    script, pidfile = process_tree(tmp_path)
     started = time.monotonic()
     with pytest.raises(StepTimeout) as info:
         run(shell=script, timeout="500ms")
@@ -179,11 +144,11 @@ def test_timeout_kills_the_whole_process_tree(tmp_path: Path) -> None:
     assert info.value.message == (
         f"cmd: {script!r} ran longer than its timeout of 0.5s and was killed with its process group"
     )
-    assert wait_dead(_pids(pidfile)) == []
+    assert wait_dead(tree_pids(pidfile)) == []
 
 
 def test_cancellation_kills_the_whole_process_tree(tmp_path: Path) -> None:
-    script, pidfile = _tree(tmp_path)
+    script, pidfile = process_tree(tmp_path)
 
     async def main() -> None:
         task = asyncio.ensure_future(
@@ -196,12 +161,12 @@ def test_cancellation_kills_the_whole_process_tree(tmp_path: Path) -> None:
             await task
 
     asyncio.run(main())
-    assert wait_dead(_pids(pidfile)) == []
+    assert wait_dead(tree_pids(pidfile)) == []
 
 
 def test_runtime_step_timeout_kills_the_tree(tmp_path: Path) -> None:
     """The runtime wraps run() in asyncio.wait_for: that cancellation must kill too."""
-    script, pidfile = _tree(tmp_path)
+    script, pidfile = process_tree(tmp_path)
 
     async def main() -> None:
         with pytest.raises(asyncio.TimeoutError):
@@ -210,7 +175,7 @@ def test_runtime_step_timeout_kills_the_tree(tmp_path: Path) -> None:
             )
 
     asyncio.run(main())
-    assert wait_dead(_pids(pidfile)) == []
+    assert wait_dead(tree_pids(pidfile)) == []
 
 
 def test_background_child_holding_the_pipes_does_not_block() -> None:

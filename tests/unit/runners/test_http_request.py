@@ -17,6 +17,7 @@ from gridflow.runners.base import RunContext
 from gridflow.runners.http_client import HttpClientArguments, HttpClientResource
 from gridflow.runners.http_request import HttpRequestInputs, HttpRequestRunner
 from tests.support.http_server import JSON_DOC, LocalHTTPServer
+from tests.support.servers import free_port
 
 
 def request(client: HttpClientResource | None = None, **args: Any) -> dict[str, Any]:
@@ -232,12 +233,7 @@ def test_delay_within_timeout_succeeds(http_server: LocalHTTPServer) -> None:
 
 
 def test_connection_refused_is_retryable() -> None:
-    # A port nobody listens on: bind one, note it, close it.
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()  # nobody listens there
     err = failure(url=f"http://127.0.0.1:{port}/x", timeout=2)
     assert isinstance(err, RetryableError)
     assert err.message.startswith(f"GET http://127.0.0.1:{port}/x: could not connect: ")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import pickle
 from typing import Any
 
 import pytest
@@ -46,6 +47,16 @@ def test_inputs_are_action_plus_every_catalog_parameter(backend: str) -> None:
         expected |= set(spec.params.model_fields)
     assert set(inputs.model_fields) == expected
     assert all(not f.is_required() for n, f in inputs.model_fields.items() if n != "action")
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_each_runner_is_a_class_of_its_own_where_the_registry_points(backend: str) -> None:
+    # The classes are made from one table: each keeps its name, import path and docs.
+    cls = runner(backend)
+    assert f"{cls.__module__}:{cls.__qualname__}" == registry._BUILTIN_RUNNERS[backend]
+    assert cls.__name__ == f"{backend.capitalize()}Runner"
+    assert cls.__doc__ == cls.description
+    assert pickle.loads(pickle.dumps(cls)) is cls  # found again by its path
 
 
 @pytest.mark.parametrize(

@@ -17,7 +17,6 @@ import json
 import logging
 import os
 import re
-import socket
 import textwrap
 import time
 from collections.abc import Iterator
@@ -40,6 +39,7 @@ from gridflow.runtime.masking import Masker, MaskingFilter
 from gridflow.translators.hcl import load_grid
 from tests.support.http_server import LocalHTTPServer
 from tests.support.moto_server import ACCESS_KEY_ID, REGION, SECRET_ACCESS_KEY, MotoS3, aws_env
+from tests.support.servers import free_port
 
 MIB = 1024 * 1024
 CONN = "moto"  # the connection most tests use: AIRFLOW_CONN_MOTO, JSON form
@@ -85,13 +85,6 @@ def failure(args: dict[str, Any]) -> RunnerError:
 
 def subset(actual: dict[str, Any], expected: dict[str, Any]) -> dict[str, Any]:
     return {k: actual.get(k) for k in expected}
-
-
-def closed_port() -> int:
-    """A port on 127.0.0.1 where nothing listens (bound, then released)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 # ------------------------------------------------------------------ round trips
@@ -347,7 +340,7 @@ def test_without_connection_the_default_chain_is_used(
 def test_the_step_endpoint_wins_over_the_connection(
     moto_s3: MotoS3, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("AIRFLOW_CONN_ELSEWHERE", json_conn(f"http://127.0.0.1:{closed_port()}"))
+    monkeypatch.setenv("AIRFLOW_CONN_ELSEWHERE", json_conn(f"http://127.0.0.1:{free_port()}"))
     bucket = moto_s3.new_bucket()
     out = run({"action": "list_objects", "bucket": bucket, "connection": "elsewhere",
                "endpoint_url": moto_s3.url})  # fmt: skip
@@ -532,7 +525,7 @@ def test_missing_key(moto_s3: MotoS3) -> None:
 
 
 def test_endpoint_refusing_connections_is_retryable(monkeypatch: pytest.MonkeyPatch) -> None:
-    endpoint = f"http://127.0.0.1:{closed_port()}"
+    endpoint = f"http://127.0.0.1:{free_port()}"
     monkeypatch.setenv("AIRFLOW_CONN_DOWN", json_conn(endpoint))
     started = time.monotonic()
     error = failure({"action": "list_objects", "bucket": "b", "connection": "down"})
@@ -581,7 +574,7 @@ def test_upload_of_a_missing_file(tmp_path: Path) -> None:
 def test_upload_to_a_closed_port_is_retryable(tmp_path: Path) -> None:
     source = tmp_path / "f"
     source.write_text("data")
-    url = f"http://127.0.0.1:{closed_port()}/b/k?X-Amz-Signature=s"
+    url = f"http://127.0.0.1:{free_port()}/b/k?X-Amz-Signature=s"
     error = failure({"action": "upload", "source_path": str(source), "upload_url": url})
     assert isinstance(error, RetryableError)
     assert error.details["kind"] == "connect"

@@ -27,6 +27,7 @@ from gridflow.runners.base import RunContext
 from gridflow.runners.socketio import SocketIOInputs, SocketIORunner
 from gridflow.runtime.execute import mask_inputs
 from gridflow.runtime.masking import Masker
+from tests.support.servers import free_port
 from tests.support.socketio_server import SECRET_TOKEN, LocalSocketIOServer
 
 Server = LocalSocketIOServer
@@ -229,12 +230,6 @@ def test_emits_reach_the_server_before_disconnecting(socketio_server: Server, re
 # -- failures --------------------------------------------------------------------
 
 
-def closed_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @contextlib.contextmanager
 def silent_port() -> Iterator[int]:
     """A port that accepts TCP connections and never answers."""
@@ -308,7 +303,7 @@ FAILURES: dict[str, Failure] = {
         'write namespace = "/chat"',
     ),
     "connection-refused": Failure(
-        lambda url: {"url": f"http://127.0.0.1:{closed_port()}", "on_event": "x"},
+        lambda url: {"url": f"http://127.0.0.1:{free_port()}", "on_event": "x"},
         "connect",
         "could not connect: Cannot connect to host 127.0.0.1:",
     ),

@@ -14,6 +14,7 @@ from gridflow.errors import ExpectedError
 from gridflow.runners.base import RunContext
 from gridflow.runners.wait import WaitInputs, WaitRunner
 from tests.support.http_server import LocalHTTPServer
+from tests.support.servers import free_port
 
 
 def run(**args: Any) -> dict[str, Any]:
@@ -101,11 +102,7 @@ def test_timeout_says_what_it_last_saw(http_server: LocalHTTPServer) -> None:
 
 
 def test_connection_errors_count_as_not_yet() -> None:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     with pytest.raises(ExpectedError) as info:
         run(url=f"http://127.0.0.1:{port}/", interval="50ms", timeout="300ms")
     assert "last saw ConnectError" in info.value.message

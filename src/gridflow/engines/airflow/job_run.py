@@ -15,9 +15,7 @@ Airflow's order have not started, so they are reported ``cancelled``
 
 from __future__ import annotations
 
-import contextlib
-import sys
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -30,24 +28,15 @@ from gridflow.jobs.state import JobEvent
 from gridflow.nodes.base import NodeSpec
 from gridflow.runtime.masking import Masker
 
+from .dag_test import (
+    XComRow,
+    configure_airflow_environment,
+    engine_home,
+    run_dag_test,
+    write_dag_file,
+)
 from .job_shape import RESULT_TASK_ID, job_dag_shape
 from .job_tasks import use_session_factory
-from .run import configure_airflow_environment, engine_home
-
-_DAG_FILE = '''"""Written by gridflow run --engine airflow; rewritten on every run."""
-from pathlib import Path
-
-from gridflow.engines.airflow.job_build import build_job_dag
-from gridflow.jobs.model import JobPlan
-
-_here = Path(__file__)
-dag = build_job_dag(
-    JobPlan.from_json(_here.with_suffix(".job.json").read_text(encoding="utf-8")),
-    dag_id={dag_id!r},
-    nodes={nodes!r},
-    inventory={inventory!r},
-)
-'''
 
 
 def run_job(
@@ -69,13 +58,18 @@ def run_job(
     dag_id = dag_id_for(plan.name)
     node_ids = [n.id for n in nodes]
     job_dag_shape(plan, node_ids, dag_id=dag_id)  # refuse what Airflow cannot run, first
-    (dags / f"{dag_id}.job.json").write_text(plan.to_json(), encoding="utf-8")
-    (dags / f"{dag_id}.py").write_text(
-        _DAG_FILE.format(dag_id=dag_id, nodes=node_ids, inventory=str(Path(inventory).resolve())),
-        encoding="utf-8",
+    path = write_dag_file(
+        dags,
+        dag_id,
+        build="gridflow.engines.airflow.job_build:build_job_dag",
+        plan_type="gridflow.jobs.model:JobPlan",
+        plan_suffix=".job.json",
+        plan=plan.to_json(),
+        nodes=node_ids,
+        inventory=str(Path(inventory).resolve()),
     )
     return run_job_dag_file(
-        dags / f"{dag_id}.py",
+        path,
         plan,
         nodes,
         session_factory=session_factory,
@@ -100,15 +94,16 @@ def run_job_dag_file(
     ``dag.test()``, and rebuild ``plan``'s run on ``nodes`` from its records."""
     configure_airflow_environment(engine_home())
     masker = masker if masker is not None else Masker()
-    with (
-        use_session_factory(session_factory),
-        _secrets_to(masker),
-        contextlib.redirect_stdout(sys.stderr),
-    ):
-        dag = _load_dag(path)
-        dag_id = dag.dag_id
-        dag_run = dag.test()
-        records = _records(dag_id, dag_run.run_id)
+    from gridflow.operators.job import secret_sinks  # imports Airflow: configured above
+
+    with use_session_factory(session_factory):
+        dag_run, xcoms = run_dag_test(
+            path,
+            module_name=f"gridflow_job_{path.stem}",
+            secret_sinks=secret_sinks,
+            masker=masker,
+        )
+    records = _records(xcoms)
     started = dag_run.start_date.timestamp() if dag_run.start_date is not None else 0.0
     ended = dag_run.end_date.timestamp() if dag_run.end_date is not None else None
     deadline = None if plan.timeout_s is None else started + plan.timeout_s
@@ -129,45 +124,12 @@ def run_job_dag_file(
     return run
 
 
-@contextlib.contextmanager
-def _secrets_to(masker: Masker) -> Iterator[None]:
-    """Secrets the tasks learn (they run in this process) mask our output too."""
-    from gridflow.operators.job import secret_sinks
-
-    secret_sinks.append(masker.add)
-    try:
-        yield
-    finally:
-        secret_sinks.remove(masker.add)
-
-
-def _load_dag(path: Path) -> Any:
-    from airflow.utils import db
-
-    db.upgradedb()
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location(f"gridflow_job_{path.stem}", path)
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.dag
-
-
-def _records(dag_id: str, run_id: str) -> list[dict[str, Any]]:
+def _records(xcoms: list[XComRow]) -> list[dict[str, Any]]:
     """Every record (and output) the run's tasks pushed, the result task's aside."""
-    from airflow.models.xcom import XComModel
-    from airflow.settings import Session
-
-    assert Session is not None  # configured when airflow was imported
     out: list[dict[str, Any]] = []
-    with Session() as session:
-        rows = session.scalars(XComModel.get_many(run_id=run_id, dag_ids=dag_id)).all()
-        for row in rows:
-            if row.task_id == RESULT_TASK_ID:
-                continue
-            value = XComModel.deserialize_value(row)
-            items = value if isinstance(value, list) else [value]
-            out.extend(v for v in items if isinstance(v, dict))
+    for row in xcoms:
+        if row.task_id == RESULT_TASK_ID:
+            continue
+        items = row.value if isinstance(row.value, list) else [row.value]
+        out.extend(v for v in items if isinstance(v, dict))
     return out

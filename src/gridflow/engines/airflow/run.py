@@ -18,9 +18,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import sys
 from collections.abc import Callable, Iterator, Mapping
-from pathlib import Path
 from typing import Any
 
 from gridflow.plan import Plan
@@ -28,67 +26,16 @@ from gridflow.runtime.masking import Masker
 from gridflow.runtime.scheduler import GridRun
 from gridflow.runtime.state import ErrorInfo, Instance
 
+from .dag_test import (
+    XComRow,
+    configure_airflow_environment,
+    engine_home,
+    run_dag_test,
+    write_dag_file,
+)
 from .names import burst_head, count_source, dag_id_for, instances_task_id, task_id_for
 from .records import ERROR_XCOM_KEY, unseal
 from .shape import public_plan as _without_sensitive_defaults
-
-_DAG_FILE = '''"""Written by gridflow run --engine airflow; rewritten on every run."""
-from pathlib import Path
-
-from gridflow.engines.airflow.build import build_dag
-from gridflow.plan import Plan
-
-_here = Path(__file__)
-dag = build_dag(
-    Plan.from_json(_here.with_suffix(".plan.json").read_text(encoding="utf-8")),
-    dag_id={dag_id!r},
-    base_dir={base_dir!r},
-)
-'''
-
-
-def engine_home() -> Path:
-    """``$GRIDFLOW_HOME``, where the engine keeps Airflow's home."""
-    return Path(os.environ.get("GRIDFLOW_HOME") or Path.home() / ".gridflow")
-
-
-def configure_airflow_environment(gridflow_home: Path) -> Path:
-    """Point Airflow at ``$GRIDFLOW_HOME/airflow`` before anything imports it.
-
-    Airflow reads its configuration once per process, so the first call in a
-    process decides; later calls return the same dags folder.
-    """
-    if _configured:
-        return _configured[0]
-    home = gridflow_home / "airflow"
-    dags = home / "dags"
-    dags.mkdir(parents=True, exist_ok=True)
-    os.environ["AIRFLOW_HOME"] = str(home)
-    os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = str(dags)
-    os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
-    os.environ.setdefault("AIRFLOW__CORE__UNIT_TEST_MODE", "False")
-    os.environ["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] = f"sqlite:///{home / 'airflow.db'}"
-    os.environ.setdefault("AIRFLOW__CORE__FERNET_KEY", _fernet_key(home))
-    # Airflow's own progress lines would drown gridflow's; -v shows them.
-    os.environ.setdefault("AIRFLOW__LOGGING__LOGGING_LEVEL", "WARNING")
-    _configured.append(dags)
-    return dags
-
-
-_configured: list[Path] = []
-
-
-def _fernet_key(home: Path) -> str:
-    """A Fernet key kept with the throwaway DB, so sealed records can be opened."""
-    path = home / "fernet.key"
-    if path.exists():
-        return path.read_text(encoding="utf-8").strip()
-    from cryptography.fernet import Fernet
-
-    key = Fernet.generate_key().decode()
-    path.touch(mode=0o600)
-    path.write_text(key, encoding="utf-8")
-    return key
 
 
 def run_grid(
@@ -110,16 +57,28 @@ def run_grid(
     dags = configure_airflow_environment(engine_home())
     dag_id = dag_id_for(plan.name)
     public_plan, secret_env = _split_secrets(plan, values)
-    (dags / f"{dag_id}.plan.json").write_text(public_plan.to_json(), encoding="utf-8")
-    (dags / f"{dag_id}.py").write_text(
-        _DAG_FILE.format(dag_id=dag_id, base_dir=base_dir), encoding="utf-8"
+    dag_file = write_dag_file(
+        dags,
+        dag_id,
+        build="gridflow.engines.airflow.build:build_dag",
+        plan_type="gridflow.plan:Plan",
+        plan_suffix=".plan.json",
+        plan=public_plan.to_json(),
+        base_dir=base_dir,
     )
     conf = {k: v for k, v in values.items() if k not in secret_env}
     masker = masker if masker is not None else Masker()
-    with _env(secret_env), _secrets_to(masker), contextlib.redirect_stdout(sys.stderr):
-        dag = _load_dag(dags / f"{dag_id}.py", dag_id)
-        dag_run = dag.test(run_conf=conf)
-        records, counts, errors = _collected(plan, dag_id, dag_run.run_id, masker)
+    from gridflow.operators.grid import secret_sinks  # imports Airflow: configured above
+
+    with _env(secret_env):
+        dag_run, xcoms = run_dag_test(
+            dag_file,
+            module_name=f"gridflow_run_{dag_id}",
+            secret_sinks=secret_sinks,
+            masker=masker,
+            run_conf=conf,
+        )
+    records, counts, errors = _collected(plan, xcoms, masker)
     run = GridRun(plan, values, run_id=run_id or dag_run.run_id, base_dir=base_dir, masker=masker)
     for step_id in plan.steps:
         if burst_head(plan, step_id) is not None:
@@ -172,52 +131,20 @@ def _env(secret_env: Mapping[str, str]) -> Iterator[None]:
                 os.environ[k] = old
 
 
-@contextlib.contextmanager
-def _secrets_to(masker: Masker) -> Iterator[None]:
-    """Secrets the tasks learn (they run in this process) mask our output too."""
-    from gridflow.operators.grid import secret_sinks
-
-    secret_sinks.append(masker.add)
-    try:
-        yield
-    finally:
-        secret_sinks.remove(masker.add)
-
-
-def _load_dag(path: Path, dag_id: str) -> Any:
-    from airflow.utils import db
-
-    db.upgradedb()
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location(f"gridflow_run_{dag_id}", path)
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.dag
-
-
 def _collected(
-    plan: Plan, dag_id: str, run_id: str, masker: Masker
+    plan: Plan, xcoms: list[XComRow], masker: Masker
 ) -> tuple[dict[str, list[dict[str, Any]]], dict[str, int], list[str]]:
     """(records per step, instance counts per counted step, errors outside instances)."""
-    from airflow.models.xcom import XComModel
     from airflow.sdk.crypto import get_fernet
-    from airflow.settings import Session
 
-    assert Session is not None  # configured when airflow was imported
     cipher = get_fernet()
     by_task: dict[str, list[Any]] = {}
     errors: list[str] = []
-    with Session() as session:
-        rows = session.scalars(XComModel.get_many(run_id=run_id, dag_ids=dag_id)).all()
-        for row in rows:
-            value = XComModel.deserialize_value(row)
-            if row.key == ERROR_XCOM_KEY:
-                errors.append(str(value))
-            elif row.key == "return_value":
-                by_task.setdefault(row.task_id, []).append(value)
+    for row in xcoms:
+        if row.key == ERROR_XCOM_KEY:
+            errors.append(str(row.value))
+        elif row.key == "return_value":
+            by_task.setdefault(row.task_id, []).append(row.value)
     records: dict[str, list[dict[str, Any]]] = {}
     counts: dict[str, int] = {}
     for step_id in plan.steps:

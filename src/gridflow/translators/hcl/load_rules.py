@@ -117,10 +117,7 @@ class LoadRules(GraphRules):
         attr = blk.attrs.get(name)
         if attr is None:
             return None
-        node = self.convert(attr, conv)
-        if node is None:
-            return None
-        ok, value = self.static_value(node, conv.file, attr.pos)
+        ok, value = self.static_attr(attr, conv)
         return value if ok else None
 
     def _thresholds(self, blk: Block, conv: Converter, what: str) -> tuple[Threshold, ...]:
@@ -140,10 +137,7 @@ class LoadRules(GraphRules):
         for metric, attr in sub.attrs.items():
             if metric not in METRICS:
                 continue  # reported by _unknown_members
-            node = self.convert(attr, conv)
-            if node is None:
-                continue
-            ok, value = self.static_value(node, conv.file, attr.pos)
+            ok, value = self.static_attr(attr, conv)
             if not ok:
                 continue
             texts = value if isinstance(value, list) else [value]

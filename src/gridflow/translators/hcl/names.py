@@ -121,6 +121,13 @@ class NameRules:
             return None
         return self.rewrite(node, conv.file)
 
+    def static_attr(self, attr: Attr, conv: Converter) -> tuple[bool, Any]:
+        """``attr`` converted and evaluated as :meth:`static_value` does: (ok, value)."""
+        node = self.convert(attr, conv)
+        if node is None:
+            return False, None
+        return self.static_value(node, conv.file, attr.pos)
+
     def rewrite(self, node: ast.Node, file: str) -> ast.Node:
         """Turn step/resource references into their nodes, reporting unknown names."""
         return _map(node, lambda n, bound: self._rewrite_one(n, file, bound))

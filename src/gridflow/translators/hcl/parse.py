@@ -63,18 +63,8 @@ def read_source(path: Path, shown: str) -> tuple[str | None, list[Diagnostic]]:
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
-        line = data[: exc.start].count(b"\n") + 1
-        col = exc.start - (data.rfind(b"\n", 0, exc.start) + 1) + 1
-        return None, [
-            Diagnostic(
-                shown,
-                line,
-                col,
-                "not-utf8",
-                "the file is not UTF-8 text",
-                "save it as UTF-8 (grids are text files)",
-            )
-        ]
+        hint = "save it as UTF-8 (grids are text files)"
+        return None, [Diagnostic.not_utf8(shown, data, exc, hint)]
     return text.removeprefix("\ufeff"), []
 
 

@@ -329,10 +329,7 @@ class StepRules(LoadRules):
         )
         values: dict[str, Any] = {}
         for name, attr in sub.attrs.items():
-            node = self.convert(attr, conv)
-            if node is None:
-                continue
-            ok, value = self.static_value(node, conv.file, attr.pos)
+            ok, value = self.static_attr(attr, conv)
             if not ok:
                 continue
             if name == "attempts":
@@ -368,10 +365,7 @@ class StepRules(LoadRules):
         attr = blk.attrs.get(name)
         if attr is None:
             return None
-        node = self.convert(attr, conv)
-        if node is None:
-            return None
-        ok, value = self.static_value(node, conv.file, attr.pos)
+        ok, value = self.static_attr(attr, conv)
         if not ok:
             return None
         try:
@@ -395,10 +389,7 @@ class StepRules(LoadRules):
                 "write concurrency { limit = 5 }",
             )
             return None
-        node = self.convert(attr, conv)
-        if node is None:
-            return None
-        ok, value = self.static_value(node, conv.file, attr.pos)
+        ok, value = self.static_attr(attr, conv)
         if not ok:
             return None
         if not is_whole(value) or value < 1:
