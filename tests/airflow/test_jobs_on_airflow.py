@@ -17,6 +17,7 @@ other node of the phase has had its turn, whatever the order.
 
 from __future__ import annotations
 
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +27,7 @@ from tests.jobrun.conftest import Fleet
 from tests.jobrun.tasks import cmd, fails_on, job, mark, pipeline, sleep_on
 from tests.jobrun.test_replay import comparable
 from tests.jobrun.test_semantics import CASES, Case, check_case
+from tests.support.http_server import LocalHTTPServer
 from tests.support.job_nodes import LocalTransport
 
 pytestmark = [pytest.mark.airflow, pytest.mark.timeout(900)]
@@ -141,13 +143,49 @@ def test_cli_run_on_airflow_gives_the_local_document(tmp_path: Path) -> None:
     check_against_local(tmp_path, "airflow")
 
 
-def test_during_checks_are_refused_clearly(tmp_path: Path) -> None:
-    from gridflow.errors import UsageError
+# ------------------------------------------------------------ during checks
+#
+# DAG test mode runs one task at a time, so a scope's during-checks sensor
+# (reschedule mode there) runs a round between two tasks of its scope, when
+# one is due. A pipeline's steps start one after the other: each step here
+# sleeps past the 1 s interval, so a round is due at every step boundary and
+# the rounds come while the phase runs, whatever order Airflow picks.
 
-    during = {"interval": "1s", "checks": [cmd("true")]}
+TWO = ("n1", "n2")
+
+
+def steps(count: int, first: str = "") -> list[dict[str, Any]]:
+    """``count`` pipeline steps of 1 s; the first runs ``first`` before sleeping."""
+    return [cmd(f"{first if i == 0 else ''}sleep 1") for i in range(count)]
+
+
+def every_second(*checks: dict[str, Any]) -> dict[str, Any]:
+    return {"during": {"interval": "1s", "checks": list(checks)}}
+
+
+def test_during_checks_run_rounds_while_their_phase_runs(
+    tmp_path: Path, http_server: LocalHTTPServer
+) -> None:
+    key = uuid.uuid4().hex
+    probe = {"http": {"url": f"{http_server.url}/echo?test={key}"}}
+    ping = {"backend": "ping", "action": "echo", "params": {"message": "alive"}}
     fleet = Fleet(tmp_path, LocalTransport(), engine="airflow")
-    with pytest.raises(UsageError, match=r"during-checks \(phase 0\) have no Airflow form"):
-        fleet.run(job(mark("a", checks={"during": during})))
+    done = fleet.run(
+        job(pipeline(*steps(4), checks=every_second(probe, ping)), mark("after")), nodes=TWO
+    )
+    assert done.doc["status"] == "success", done.doc.get("error")
+    records = {(c["kind"], c["node"]): c for c in done.doc["checks"]}
+    assert set(records) == {("http", None), ("backend", "n1"), ("backend", "n2")}
+    runs = {c["runs"] for c in records.values()}
+    assert len(runs) == 1, records  # every check of a round, each node's backend check too
+    [rounds] = runs
+    assert rounds >= 2
+    for c in records.values():
+        assert (c["scope"], c["stage"], c["status"], c["failures"]) == ("0", "during", "success", 0)
+    assert records[("backend", "n1")]["output"] == "alive"
+    # one probe per round, from the worker
+    assert len(http_server.requests(lambda r: r.query.get("test") == key)) == rounds
+    assert sorted(line[0] for line in done.lines("after")) == list(TWO)
 
 
 # ----------------------------------------------------------------- the loader
