@@ -24,7 +24,7 @@ from typing import Any
 import pytest
 from tests.e2e.test_cli_job_engines import check_against_local
 from tests.jobrun.conftest import Fleet
-from tests.jobrun.tasks import cmd, fails_on, job, mark, pipeline, sleep_on
+from tests.jobrun.tasks import DIR, cmd, fails_on, job, mark, pipeline, sleep_on
 from tests.jobrun.test_replay import comparable
 from tests.jobrun.test_semantics import CASES, Case, check_case
 from tests.support.http_server import LocalHTTPServer
@@ -147,9 +147,10 @@ def test_cli_run_on_airflow_gives_the_local_document(tmp_path: Path) -> None:
 #
 # DAG test mode runs one task at a time, so a scope's during-checks sensor
 # (reschedule mode there) runs a round between two tasks of its scope, when
-# one is due. A pipeline's steps start one after the other: each step here
-# sleeps past the 1 s interval, so a round is due at every step boundary and
-# the rounds come while the phase runs, whatever order Airflow picks.
+# one is due. A pipeline's steps start one after the other, each step (on two
+# nodes) sleeping past the 1 s interval: whatever order Airflow picks within
+# a step, a round comes at least every second step boundary, while the phase
+# runs.
 
 TWO = ("n1", "n2")
 
@@ -171,7 +172,7 @@ def test_during_checks_run_rounds_while_their_phase_runs(
     ping = {"backend": "ping", "action": "echo", "params": {"message": "alive"}}
     fleet = Fleet(tmp_path, LocalTransport(), engine="airflow")
     done = fleet.run(
-        job(pipeline(*steps(4), checks=every_second(probe, ping)), mark("after")), nodes=TWO
+        job(pipeline(*steps(5), checks=every_second(probe, ping)), mark("after")), nodes=TWO
     )
     assert done.doc["status"] == "success", done.doc.get("error")
     records = {(c["kind"], c["node"]): c for c in done.doc["checks"]}
@@ -186,6 +187,69 @@ def test_during_checks_run_rounds_while_their_phase_runs(
     # one probe per round, from the worker
     assert len(http_server.requests(lambda r: r.query.get("test") == key)) == rounds
     assert sorted(line[0] for line in done.lines("after")) == list(TWO)
+
+
+def test_a_failing_round_stops_its_phase(tmp_path: Path, http_server: LocalHTTPServer) -> None:
+    # The probe passes once, then the server answers 503: round 2 fails,
+    # between two steps of the pipeline (step 2 at the latest, since a round
+    # is due at each boundary), so the last steps never start.
+    url = f"{http_server.url}/fail-after/{uuid.uuid4().hex}/1"
+    fleet = Fleet(tmp_path, LocalTransport(), engine="airflow")
+    done = fleet.run(
+        job(
+            pipeline(*steps(5), checks=every_second({"http": {"url": url}})),
+            mark("next"),
+            mark("rollback", condition="on_failure"),
+        ),
+        nodes=TWO,
+    )
+    assert done.doc["status"] == "failed"
+    phase = done.doc["phases"]["0"]
+    assert phase["status"] == "failed"
+    assert phase["error"]["message"].startswith(f"phase 0 during-check GET {url} failed: ")
+    assert done.doc["error"] == phase["error"]
+    [check] = done.doc["checks"]
+    assert (check["stage"], check["status"], check["runs"], check["failures"]) == (
+        "during",
+        "failed",
+        2,
+        1,
+    )
+    assert "503" in check["error"]
+    assert done.statuses("0.4") == dict.fromkeys(TWO, "cancelled")
+    assert done.entry("0.4", "n1")["reason"].startswith("phase 0 was aborted: phase 0 during-check")
+    # fail-fast: the next phase is skipped, the rollback runs on both nodes
+    assert done.doc["phases"]["1"]["status"] == "skipped"
+    assert done.lines("next") == []
+    assert sorted(line[0] for line in done.lines("rollback")) == list(TWO)
+
+
+def test_a_job_during_check_fails_the_phase_running_then(tmp_path: Path) -> None:
+    # The job's check (on every node) passes through phase 0; phase 1's first
+    # step breaks what it checks, so a round in phase 1 fails it.
+    healthy = cmd(f"test ! -e {DIR}/broken", name="healthy")
+    fleet = Fleet(tmp_path, LocalTransport(), engine="airflow")
+    done = fleet.run(
+        job(
+            pipeline(*steps(3)),
+            pipeline(*steps(5, first=f"touch {DIR}/broken; ")),
+            mark("cleanup", condition="always"),
+            checks=every_second(healthy),
+        ),
+        nodes=TWO,
+    )
+    assert done.doc["status"] == "failed"
+    assert [done.doc["phases"][i]["status"] for i in "012"] == ["success", "failed", "success"]
+    error = done.doc["phases"]["1"]["error"]["message"]
+    assert error.startswith("job during-check healthy on n"), error
+    assert done.statuses("1.4") == dict.fromkeys(TWO, "cancelled")
+    assert sorted(line[0] for line in done.lines("cleanup")) == list(TWO)
+    records = {c["node"]: c for c in done.doc["checks"]}
+    assert set(records) == set(TWO)
+    for c in records.values():
+        assert (c["scope"], c["stage"], c["status"]) == ("job", "during", "failed")
+        assert c["failures"] == 1
+        assert c["runs"] >= 2  # it passed in phase 0 before it failed
 
 
 # ----------------------------------------------------------------- the loader

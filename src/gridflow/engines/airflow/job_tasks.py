@@ -311,7 +311,7 @@ class DuringPoke:
     result: TaskResult | None = None
 
 
-def _during_stage(ctx: JobContext, scope: int | None) -> int:
+def _during_stage(scope: int | None) -> int:
     """The first stage a scope's ``during`` checks run beside: its phase's
     tasks, or (the job's) phase 0's pre-checks."""
     return 1 if scope is None else 3 * scope + 2
@@ -354,7 +354,7 @@ async def poke_during(
     off (a task may have ended it a moment before, its record not yet seen).
     """
     at = time.time() if now is None else now
-    mine = _during_stage(ctx, scope)
+    mine = _during_stage(scope)
     also_done = _scope_work(ctx, scope) if scope_over else None
     replayed = _replay_upto(ctx, records + rounds, mine, at, also_done=also_done)
     timer = replayed.during_timer(scope)
@@ -404,13 +404,14 @@ def _with_round(
     outcomes: list[Outcome],
 ) -> list[dict[str, Any]]:
     """The records with round ``round_no`` added: its own record, and each of
-    its checks' outcome in place of that check's earlier last one."""
-    ran = {(w.index, w.node) for w in works}
-    kept = [r for r in rounds if not (r.get("kind") == "check" and (r["index"], r["node"]) in ran)]
-    kept += [
-        ctx.masker.redact(check_record(w, o, round_no=round_no))
-        for w, o in zip(works, outcomes, strict=True)
+    its checks' outcome in place of that check's earlier last one. A check
+    cut by the job's deadline did not run: its earlier outcome stays."""
+    ran = [(w, o) for w, o in zip(works, outcomes, strict=True) if o.status != "cancelled"]
+    replaced = {(w.index, w.node) for w, _ in ran}
+    kept = [
+        r for r in rounds if not (r.get("kind") == "check" and (r["index"], r["node"]) in replaced)
     ]
+    kept += [ctx.masker.redact(check_record(w, o, round_no=round_no)) for w, o in ran]
     kept.append(round_record(scope, round_no, started, ended))
     return kept
 
