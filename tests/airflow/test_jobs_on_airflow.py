@@ -323,6 +323,49 @@ def test_loader_builds_a_dag_per_job_file(tmp_path: Path, monkeypatch: pytest.Mo
     assert broken.description.startswith("BROKEN job: broken.yml:")
 
 
+WATCHED = """\
+name: watched
+target: group:web
+checks:
+  pre: [{ backend: ping, action: hostname }]
+  during: { interval: 2s, checks: [{ http: { url: "http://127.0.0.1:9/health" } }] }
+tasks:
+  - backend: ping
+    action: echo
+    checks:
+      pre: [{ backend: ping, action: hostname }]
+      during: { interval: 500ms, checks: [{ backend: ping, action: hostname }] }
+  - { backend: ping, action: hostname }
+"""
+
+
+def test_loader_puts_during_checks_beside_their_scope(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from gridflow.operators.job import JobDuringChecksSensor
+
+    monkeypatch.delenv("GRIDFLOW_INVENTORY", raising=False)
+    (tmp_path / "inventory.yaml").write_text(INVENTORY)
+    (tmp_path / "watched.yaml").write_text(WATCHED)
+    dag = _job_dags(tmp_path)["watched"]
+    phase = dag.get_task("0.during_checks")
+    assert isinstance(phase, JobDuringChecksSensor)
+    # poke mode beside the phase: started with its tasks, waited for by what follows
+    assert (phase.mode, phase.poke_interval, phase.scope) == ("poke", 0.5, 0)
+    assert phase.upstream_task_ids == {"0.pre_checks"}
+    assert dag.get_task("1.ping.hostname").upstream_task_ids == {"0.ping.echo", "0.during_checks"}
+    job_sensor = dag.get_task("job.during_checks")
+    assert (job_sensor.mode, job_sensor.poke_interval, job_sensor.scope) == ("poke", 1.0, None)
+    assert job_sensor.upstream_task_ids == {"job.pre_checks"}
+    assert dag.get_task("job.result").upstream_task_ids == {"1.ping.hostname", "job.during_checks"}
+    assert job_sensor.watched == [
+        ("0.pre_checks", False),
+        ("0.ping.echo", True),
+        ("1.ping.hostname", True),
+        ("0.during_checks", False),
+    ]
+
+
 def test_loader_reads_the_inventory_from_the_environment_or_says_what_is_missing(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

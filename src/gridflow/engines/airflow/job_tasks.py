@@ -231,7 +231,9 @@ def _cancelled(key: str, node: str, attempt: int, reason: str | None) -> TaskRes
     record = {"kind": "task", "key": key, "node": node, "attempt": attempt}
     record |= {"status": "cancelled", "final": True, "error": None, "started": None}
     record |= {"ended": time.time()}
-    return TaskResult([record], [], Verdict.SKIP, f"cancelled: {reason or 'the job stopped'}")
+    why = reason or "the job stopped"
+    message = why if why.startswith("cancelled") else f"cancelled: {why}"
+    return TaskResult([record], [], Verdict.SKIP, message)
 
 
 def _cancel_reason(replayed: Replayed) -> str:
