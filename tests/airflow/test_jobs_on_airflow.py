@@ -189,6 +189,25 @@ def test_during_checks_run_rounds_while_their_phase_runs(
     assert sorted(line[0] for line in done.lines("after")) == list(TWO)
 
 
+def test_sensors_end_with_their_scope_when_the_next_round_is_far(tmp_path: Path) -> None:
+    # No round is due before an hour: the sensors end because the Task SDK
+    # says every task of their scope (a mapped pipeline group; for the job,
+    # everything of every phase) has ended, not at their next round.
+    hourly = {"interval": "1h", "checks": [{"backend": "ping", "action": "hostname"}]}
+    fleet = Fleet(tmp_path, LocalTransport(), engine="airflow")
+    done = fleet.run(
+        job(
+            pipeline(mark("a"), mark("b"), checks={"during": hourly}),
+            mark("c"),
+            checks={"during": hourly},
+        ),
+        nodes=TWO,
+    )
+    assert done.doc["status"] == "success"
+    assert done.doc["checks"] == []  # as on the local engine: no round was due
+    assert done.wall_s < 300
+
+
 def test_a_failing_round_stops_its_phase(tmp_path: Path, http_server: LocalHTTPServer) -> None:
     # The probe passes once, then the server answers 503: round 2 fails,
     # between two steps of the pipeline (step 2 at the latest, since a round
