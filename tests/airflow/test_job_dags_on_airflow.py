@@ -5,17 +5,20 @@ tests/airflow/harness.py) parses the folder with the one-line loader; each
 task runs in a worker process of its own, reading the inventory beside the
 job and the records earlier tasks pushed. Which node fails comes from
 ``test flaky``'s seeded draws, computed here with the backend's own draw:
-one node passes at once, one on its retry, one fails both attempts.
+one node passes at once, one on its retry, one fails both attempts. A second
+job has during-checks: sensors beside its phases, one of which fails.
 """
 
 from __future__ import annotations
 
 import json
 import time
+import uuid
 from typing import Any
 
 import pytest
 from tests.airflow.harness import AirflowServers
+from tests.support.http_server import LocalHTTPServer
 
 from gridflow.backends.test_backend import flaky_draw
 
@@ -126,3 +129,107 @@ def test_a_broken_job_file_is_a_broken_dag(
     broken = airflow.client.wait_for_dag("af_job_broken")
     assert "gridflow-broken" in [t["name"] for t in broken["tags"]]
     assert broken["description"].startswith("BROKEN job: af_job_broken.yaml:3:")
+
+
+# ------------------------------------------------------------ during checks
+#
+# A job whose phases are watched by during-checks sensors (poke mode: each
+# holds a worker slot beside its phase; PARALLELISM 4 = two nodes' tasks, the
+# phase's sensor and the job's). Phase 0's probe passes; phase 1's server
+# breaks after six answers, so its seventh round (some 6 s into the phase,
+# while step 1 sleeps 15 s on both nodes) fails the phase: step 1, running,
+# finishes; step 2, which starts after that, is cancelled.
+
+DURING_INVENTORY = """\
+nodes:
+  - { id: web-01, groups: [web], connection: local }
+  - { id: web-02, groups: [web], connection: local }
+"""
+
+DURING_JOB = """\
+name: af-during
+target: group:web
+checks:
+  during: {{ interval: 1s, checks: [{{ backend: ping, action: hostname }}] }}
+tasks:
+  - backend: cmd
+    action: run
+    params: {{ shell: "sleep 8" }}
+    checks:
+      during: {{ interval: 1s, checks: [{{ http: {{ url: "{passes}" }} }}] }}
+  - name: breaks
+    tasks:
+      - {{ backend: cmd, action: run, params: {{ shell: "sleep 15" }} }}
+      - {{ backend: ping, action: echo, params: {{ message: never }} }}
+    checks:
+      during: {{ interval: 1s, checks: [{{ http: {{ url: "{breaks}" }} }}] }}
+  - {{ backend: ping, action: echo, params: {{ message: next }} }}
+  - {{ backend: ping, action: echo, params: {{ message: undo }}, condition: on_failure }}
+"""
+WEB = ("web-01", "web-02")
+
+
+@pytest.fixture(scope="module")
+def during_run(airflow: AirflowServers, http_server: LocalHTTPServer) -> dict[str, Any]:
+    key = uuid.uuid4().hex
+    passes = f"{http_server.url}/echo?test={key}"
+    breaks = f"{http_server.url}/fail-after/{key}/6"
+    folder = airflow.dags_folder / "gridflow_during"
+    folder.mkdir()
+    (folder / "inventory.yaml").write_text(DURING_INVENTORY)
+    (folder / "af_during.yaml").write_text(DURING_JOB.format(passes=passes, breaks=breaks))
+    (folder / "loader.py").write_text(LOADER)
+    airflow.client.wait_for_dag("af_during", timeout=120)
+    t0 = time.monotonic()
+    run_id, state = airflow.client.run_dag("af_during", timeout=400)
+    print(f"af_during ran in {time.monotonic() - t0:.0f}s")
+    probes = http_server.requests(lambda r: r.query.get("test") == key)
+    return {"run_id": run_id, "state": state, "probes": len(probes), "breaks": breaks}
+
+
+def test_during_checks_watch_each_phase_and_a_failing_round_stops_it(
+    airflow: AirflowServers, during_run: dict[str, Any]
+) -> None:
+    run_id = during_run["run_id"]
+    assert during_run["state"] == "failed"  # job.result fails with the job
+    doc = _value(airflow.client.xcom("af_during", run_id, "job.result"))
+    assert doc["status"] == "failed"
+    checks = {(c["scope"], c["node"]): c for c in doc["checks"]}
+    assert set(checks) == {("0", None), ("1", None), ("job", "web-01"), ("job", "web-02")}
+    passed = checks[("0", None)]
+    assert (passed["status"], passed["failures"]) == ("success", 0)
+    assert passed["runs"] >= 2
+    assert passed["runs"] == during_run["probes"]  # one probe per round, from the worker
+    broke = checks[("1", None)]
+    assert (broke["status"], broke["runs"], broke["failures"]) == ("failed", 7, 1)
+    assert "503" in broke["error"]
+    phases = doc["phases"]
+    assert [phases[i]["status"] for i in "0123"] == ["success", "failed", "skipped", "success"]
+    assert phases["1"]["error"]["message"].startswith(
+        f"phase 1 during-check GET {during_run['breaks']} failed: "
+    )
+    results = doc["results"]
+    assert {n: e["status"] for n, e in results["1.0"].items()} == dict.fromkeys(WEB, "success")
+    assert {n: e["status"] for n, e in results["1.1"].items()} == dict.fromkeys(WEB, "cancelled")
+    assert {n: e["status"] for n, e in results["3"].items()} == dict.fromkeys(WEB, "success")
+    # the job's check ran on both nodes until the stop, and passed
+    for node in WEB:
+        assert checks[("job", node)]["status"] == "success"
+        assert checks[("job", node)]["runs"] >= 2
+
+
+def test_during_sensors_end_as_their_rounds_did(
+    airflow: AirflowServers, during_run: dict[str, Any]
+) -> None:
+    run_id = during_run["run_id"]
+    states = airflow.client.states("af_during", run_id)
+    assert states[("0.during_checks", -1)] == "success"
+    assert states[("1.during_checks", -1)] == "failed"
+    assert states[("job.during_checks", -1)] == "success"  # a stop ends the job's rounds
+    for i in range(len(WEB)):
+        assert states[("phase1_breaks.1.1.ping.echo", i)] == "skipped"
+    log = airflow.client.task_log("af_during", run_id, "1.during_checks")
+    assert f"phase 1 during-check GET {during_run['breaks']}: failed" in log, log
+    # step 1 ended after the stop: the node's chain goes no further
+    log = airflow.client.task_log("af_during", run_id, "phase1_breaks.1.1.ping.echo", map_index=0)
+    assert "skip cancelled: phase 1 was aborted" in log, log

@@ -17,15 +17,17 @@ other node of the phase has had its turn, whatever the order.
 
 from __future__ import annotations
 
+import uuid
 from pathlib import Path
 from typing import Any
 
 import pytest
 from tests.e2e.test_cli_job_engines import check_against_local
 from tests.jobrun.conftest import Fleet
-from tests.jobrun.tasks import cmd, fails_on, job, mark, pipeline, sleep_on
+from tests.jobrun.tasks import DIR, cmd, fails_on, job, mark, pipeline, sleep_on
 from tests.jobrun.test_replay import comparable
 from tests.jobrun.test_semantics import CASES, Case, check_case
+from tests.support.http_server import LocalHTTPServer
 from tests.support.job_nodes import LocalTransport
 
 pytestmark = [pytest.mark.airflow, pytest.mark.timeout(900)]
@@ -141,13 +143,132 @@ def test_cli_run_on_airflow_gives_the_local_document(tmp_path: Path) -> None:
     check_against_local(tmp_path, "airflow")
 
 
-def test_during_checks_are_refused_clearly(tmp_path: Path) -> None:
-    from gridflow.errors import UsageError
+# ------------------------------------------------------------ during checks
+#
+# DAG test mode runs one task at a time, so a scope's during-checks sensor
+# (reschedule mode there) runs a round between two tasks of its scope, when
+# one is due. A pipeline's steps start one after the other, each step (on two
+# nodes) sleeping past the 1 s interval: whatever order Airflow picks within
+# a step, a round comes at least every second step boundary, while the phase
+# runs.
 
-    during = {"interval": "1s", "checks": [cmd("true")]}
+TWO = ("n1", "n2")
+
+
+def steps(count: int, first: str = "") -> list[dict[str, Any]]:
+    """``count`` pipeline steps of 1 s; the first runs ``first`` before sleeping."""
+    return [cmd(f"{first if i == 0 else ''}sleep 1") for i in range(count)]
+
+
+def every_second(*checks: dict[str, Any]) -> dict[str, Any]:
+    return {"during": {"interval": "1s", "checks": list(checks)}}
+
+
+def test_during_checks_run_rounds_while_their_phase_runs(
+    tmp_path: Path, http_server: LocalHTTPServer
+) -> None:
+    key = uuid.uuid4().hex
+    probe = {"http": {"url": f"{http_server.url}/echo?test={key}"}}
+    ping = {"backend": "ping", "action": "echo", "params": {"message": "alive"}}
     fleet = Fleet(tmp_path, LocalTransport(), engine="airflow")
-    with pytest.raises(UsageError, match=r"during-checks \(phase 0\) have no Airflow form"):
-        fleet.run(job(mark("a", checks={"during": during})))
+    done = fleet.run(
+        job(pipeline(*steps(5), checks=every_second(probe, ping)), mark("after")), nodes=TWO
+    )
+    assert done.doc["status"] == "success", done.doc.get("error")
+    records = {(c["kind"], c["node"]): c for c in done.doc["checks"]}
+    assert set(records) == {("http", None), ("backend", "n1"), ("backend", "n2")}
+    runs = {c["runs"] for c in records.values()}
+    assert len(runs) == 1, records  # every check of a round, each node's backend check too
+    [rounds] = runs
+    assert rounds >= 2
+    for c in records.values():
+        assert (c["scope"], c["stage"], c["status"], c["failures"]) == ("0", "during", "success", 0)
+    assert records[("backend", "n1")]["output"] == "alive"
+    # one probe per round, from the worker
+    assert len(http_server.requests(lambda r: r.query.get("test") == key)) == rounds
+    assert sorted(line[0] for line in done.lines("after")) == list(TWO)
+
+
+def test_sensors_end_with_their_scope_when_the_next_round_is_far(tmp_path: Path) -> None:
+    # No round is due before an hour: the sensors end because the Task SDK
+    # says every task of their scope (a mapped pipeline group; for the job,
+    # everything of every phase) has ended, not at their next round.
+    hourly = {"interval": "1h", "checks": [{"backend": "ping", "action": "hostname"}]}
+    fleet = Fleet(tmp_path, LocalTransport(), engine="airflow")
+    done = fleet.run(
+        job(
+            pipeline(mark("a"), mark("b"), checks={"during": hourly}),
+            mark("c"),
+            checks={"during": hourly},
+        ),
+        nodes=TWO,
+    )
+    assert done.doc["status"] == "success"
+    assert done.doc["checks"] == []  # as on the local engine: no round was due
+    assert done.wall_s < 300
+
+
+def test_a_failing_round_stops_its_phase(tmp_path: Path, http_server: LocalHTTPServer) -> None:
+    # The probe passes once, then the server answers 503: round 2 fails,
+    # between two steps of the pipeline (step 2 at the latest, since a round
+    # is due at each boundary), so the last steps never start.
+    url = f"{http_server.url}/fail-after/{uuid.uuid4().hex}/1"
+    fleet = Fleet(tmp_path, LocalTransport(), engine="airflow")
+    done = fleet.run(
+        job(
+            pipeline(*steps(5), checks=every_second({"http": {"url": url}})),
+            mark("next"),
+            mark("rollback", condition="on_failure"),
+        ),
+        nodes=TWO,
+    )
+    assert done.doc["status"] == "failed"
+    phase = done.doc["phases"]["0"]
+    assert phase["status"] == "failed"
+    assert phase["error"]["message"].startswith(f"phase 0 during-check GET {url} failed: ")
+    assert done.doc["error"] == phase["error"]
+    [check] = done.doc["checks"]
+    assert (check["stage"], check["status"], check["runs"], check["failures"]) == (
+        "during",
+        "failed",
+        2,
+        1,
+    )
+    assert "503" in check["error"]
+    assert done.statuses("0.4") == dict.fromkeys(TWO, "cancelled")
+    assert done.entry("0.4", "n1")["reason"].startswith("phase 0 was aborted: phase 0 during-check")
+    # fail-fast: the next phase is skipped, the rollback runs on both nodes
+    assert done.doc["phases"]["1"]["status"] == "skipped"
+    assert done.lines("next") == []
+    assert sorted(line[0] for line in done.lines("rollback")) == list(TWO)
+
+
+def test_a_job_during_check_fails_the_phase_running_then(tmp_path: Path) -> None:
+    # The job's check (on every node) passes through phase 0; phase 1's first
+    # step breaks what it checks, so a round in phase 1 fails it.
+    healthy = cmd(f"test ! -e {DIR}/broken", name="healthy")
+    fleet = Fleet(tmp_path, LocalTransport(), engine="airflow")
+    done = fleet.run(
+        job(
+            pipeline(*steps(3)),
+            pipeline(*steps(5, first=f"touch {DIR}/broken; ")),
+            mark("cleanup", condition="always"),
+            checks=every_second(healthy),
+        ),
+        nodes=TWO,
+    )
+    assert done.doc["status"] == "failed"
+    assert [done.doc["phases"][i]["status"] for i in "012"] == ["success", "failed", "success"]
+    error = done.doc["phases"]["1"]["error"]["message"]
+    assert error.startswith("job during-check healthy on n"), error
+    assert done.statuses("1.4") == dict.fromkeys(TWO, "cancelled")
+    assert sorted(line[0] for line in done.lines("cleanup")) == list(TWO)
+    records = {c["node"]: c for c in done.doc["checks"]}
+    assert set(records) == set(TWO)
+    for c in records.values():
+        assert (c["scope"], c["stage"], c["status"]) == ("job", "during", "failed")
+        assert c["failures"] == 1
+        assert c["runs"] >= 2  # it passed in phase 0 before it failed
 
 
 # ----------------------------------------------------------------- the loader
@@ -219,6 +340,49 @@ def test_loader_builds_a_dag_per_job_file(tmp_path: Path, monkeypatch: pytest.Mo
     broken = dags["broken"]
     assert "gridflow-broken" in broken.tags
     assert broken.description.startswith("BROKEN job: broken.yml:")
+
+
+WATCHED = """\
+name: watched
+target: group:web
+checks:
+  pre: [{ backend: ping, action: hostname }]
+  during: { interval: 2s, checks: [{ http: { url: "http://127.0.0.1:9/health" } }] }
+tasks:
+  - backend: ping
+    action: echo
+    checks:
+      pre: [{ backend: ping, action: hostname }]
+      during: { interval: 500ms, checks: [{ backend: ping, action: hostname }] }
+  - { backend: ping, action: hostname }
+"""
+
+
+def test_loader_puts_during_checks_beside_their_scope(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from gridflow.operators.job import JobDuringChecksSensor
+
+    monkeypatch.delenv("GRIDFLOW_INVENTORY", raising=False)
+    (tmp_path / "inventory.yaml").write_text(INVENTORY)
+    (tmp_path / "watched.yaml").write_text(WATCHED)
+    dag = _job_dags(tmp_path)["watched"]
+    phase = dag.get_task("0.during_checks")
+    assert isinstance(phase, JobDuringChecksSensor)
+    # poke mode beside the phase: started with its tasks, waited for by what follows
+    assert (phase.mode, phase.poke_interval, phase.scope) == ("poke", 0.5, 0)
+    assert phase.upstream_task_ids == {"0.pre_checks"}
+    assert dag.get_task("1.ping.hostname").upstream_task_ids == {"0.ping.echo", "0.during_checks"}
+    job_sensor = dag.get_task("job.during_checks")
+    assert (job_sensor.mode, job_sensor.poke_interval, job_sensor.scope) == ("poke", 1.0, None)
+    assert job_sensor.upstream_task_ids == {"job.pre_checks"}
+    assert dag.get_task("job.result").upstream_task_ids == {"1.ping.hostname", "job.during_checks"}
+    assert job_sensor.watched == [
+        ("0.pre_checks", False),
+        ("0.ping.echo", True),
+        ("1.ping.hostname", True),
+        ("0.during_checks", False),
+    ]
 
 
 def test_loader_reads_the_inventory_from_the_environment_or_says_what_is_missing(

@@ -26,6 +26,8 @@ Endpoints (every method is accepted on every path):
                                ``{"delayed_ms": ms}``
 ``/flaky/{key}/{n}``           503 for the first ``n`` requests per ``key``, then
                                200 ``{"key": key, "attempt": k}`` (k counts from 1)
+``/fail-after/{key}/{n}``      the other way round: 200 ``{"key": key, "attempt": k}``
+                               for the first ``n`` requests per ``key``, then 503
 ``/json``                      200 with :data:`JSON_DOC`
 ``/echo``                      200 JSON of what was received: ``method``, ``path``,
                                ``headers`` (lower-case names), ``query`` (first
@@ -204,6 +206,8 @@ class LocalHTTPServer(LoopServer):
                 return web.json_response({"delayed_ms": float(args[0])})
             if head == "flaky" and len(args) == 2:
                 return self._flaky_response(args[0], int(args[1]))
+            if head == "fail-after" and len(args) == 2:
+                return self._fail_after_response(args[0], int(args[1]))
             if head == "json" and not args:
                 return web.json_response(JSON_DOC)
             if head == "echo" and not args:
@@ -234,6 +238,14 @@ class LocalHTTPServer(LoopServer):
         if attempt <= failures:
             return web.json_response({"key": key, "attempt": attempt, "error": "flaky"}, status=503)
         return web.json_response({"key": key, "attempt": attempt})
+
+    def _fail_after_response(self, key: str, passes: int) -> web.Response:
+        with self._lock:
+            self._flaky[f"fail-after/{key}"] += 1
+            attempt = self._flaky[f"fail-after/{key}"]
+        if attempt <= passes:
+            return web.json_response({"key": key, "attempt": attempt})
+        return web.json_response({"key": key, "attempt": attempt, "error": "broken"}, status=503)
 
 
 def _status(code: int) -> web.Response:

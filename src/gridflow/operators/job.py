@@ -12,6 +12,9 @@ the state that shows what happened to the node.
   ``max_retries`` allow), or skipped when the node does not run it (the
   log says whether it was skipped or cancelled, and why).
 * :class:`JobChecksOperator`: a scope's pre- or post-checks on every node.
+* :class:`JobDuringChecksSensor`: a scope's during-checks, a sensor beside
+  the scope: a round whenever one is due, until the scope is over; fails
+  when a round fails (tasks of the scope that start later are cancelled).
 * :class:`JobResultOperator`: the job's result document; fails when the
   job did not succeed, so the DAG run's state is the job's.
 """
@@ -20,11 +23,12 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from airflow.sdk import BaseOperator
+from airflow.sdk import BaseOperator, BaseSensorOperator, PokeReturnValue
 from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 from airflow.sdk.log import mask_secret
 
@@ -33,6 +37,7 @@ from gridflow.engines.airflow.job_tasks import (
     TaskResult,
     Verdict,
     job_result,
+    poke_during,
     run_checks,
     run_node_task,
 )
@@ -47,6 +52,7 @@ from gridflow.runtime.masking import Masker
 __all__ = [
     "BrokenJobOperator",
     "JobChecksOperator",
+    "JobDuringChecksSensor",
     "JobNodeTaskOperator",
     "JobResultOperator",
     "NodeTaskFailed",
@@ -131,9 +137,11 @@ class _JobOperator(BaseOperator):
         return [by_id[n] for n in self.node_ids]
 
     def _records(self, ti: Any, *, outputs: bool = False) -> list[dict[str, Any]]:
-        """Every record the job's tasks pushed so far in this DAG run."""
+        """Every record the job's other tasks pushed so far in this DAG run."""
         out: list[dict[str, Any]] = []
         for task_id in self.record_task_ids:
+            if task_id == self.task_id:
+                continue
             for value in ti.xcom_pull(task_ids=[task_id]) or []:
                 out.extend(_flat(value))
             if outputs:
@@ -209,6 +217,102 @@ class JobChecksOperator(_JobOperator):
         ctx = self._context(context)
         result = loop.run(run_checks(ctx, self.scope, self.stage, self._records(ti)))
         return self._end(ti, result)
+
+
+#: How often a during-checks sensor between rounds looks whether its scope
+#: is over (one call to the API server): the longest it keeps what follows
+#: the scope waiting.
+LOOK_EVERY_S = 1.0
+#: Its rounds so far, in the task's state store (kept across reschedules,
+#: which clear a task's XCom).
+DURING_STATE_KEY = "gridflow.during"
+_FINISHED = frozenset({"success", "failed", "skipped", "upstream_failed", "removed"})
+
+
+class JobDuringChecksSensor(BaseSensorOperator, _JobOperator):
+    """The during-checks of the job (``scope`` None) or of a phase, beside it.
+
+    Each poke replays the job's run with the rounds run so far and does what
+    it says (:func:`~gridflow.engines.airflow.job_tasks.poke_during`): wait
+    for the next round, run it, or end. The next poke comes when the round
+    is due, or within :data:`LOOK_EVERY_S` to see whether every task of
+    ``watched`` (the scope's; ``True``: mapped over the nodes) has ended.
+    """
+
+    ui_color = "#fef7e0"
+
+    def __init__(
+        self,
+        *,
+        scope: int | None,
+        interval_s: float,
+        watched: Sequence[tuple[str, bool]],
+        **kwargs: Any,
+    ) -> None:
+        kwargs.setdefault("poke_interval", min(interval_s, LOOK_EVERY_S))
+        super().__init__(**kwargs)
+        self.scope = scope
+        self.interval_s = interval_s
+        self.watched = [(str(task_id), bool(per_node)) for task_id, per_node in watched]
+
+    def execute(self, context: Any) -> Any:
+        # A new try (a cleared task) starts over; reschedules of one try go on.
+        store, try_number = context["task_state_store"], int(context["ti"].try_number or 1)
+        state = store.get(DURING_STATE_KEY)
+        if not isinstance(state, dict) or state.get("try") != try_number:
+            store.set(DURING_STATE_KEY, {"try": try_number, "rounds": [], "next": None})
+        return super().execute(context)
+
+    def poke(self, context: Any) -> bool | PokeReturnValue:
+        ti, store = context["ti"], context["task_state_store"]
+        state = dict(store.get(DURING_STATE_KEY))
+        over = self._scope_over(ti)
+        due = state.get("next")
+        if not over and due is not None and time.time() < float(due):
+            self._look_again_in(float(due) - time.time())
+            return False
+        ctx = self._context(context)
+        rounds = list(state["rounds"])
+        step = loop.run(
+            poke_during(
+                ctx,
+                self.scope,
+                self._records(ti),
+                rounds,
+                scope_over=over,
+                fresh=lambda: self._records(ti),
+            )
+        )
+        ran = sum(1 for r in step.rounds if r.get("kind") == "round")
+        if ran > sum(1 for r in rounds if r.get("kind") == "round"):
+            log.info("%s: round %d ran", self.task_id, ran)
+        if step.result is None:
+            state.update(rounds=step.rounds, next=time.time() + step.wait_s)
+            store.set(DURING_STATE_KEY, state)
+            self._look_again_in(step.wait_s)
+            return False
+        log.info("%s: %s %s", self.task_id, step.result.verdict.value, step.result.message)
+        if step.result.verdict is Verdict.SUCCESS:
+            return PokeReturnValue(is_done=True, xcom_value=step.result.records)
+        self._end(ti, step.result)  # pushes the records, then ends skipped or failed
+        return False  # not reached: _end raises
+
+    def _look_again_in(self, wait_s: float) -> None:
+        # The sensor sleeps (poke mode) or is rescheduled by poke_interval after
+        # a False poke: the round's due time, or a look at the scope before that.
+        self.poke_interval = max(min(wait_s, LOOK_EVERY_S), 0.05)
+
+    def _scope_over(self, ti: Any) -> bool:
+        """Whether every task instance of the scope has ended (Task SDK)."""
+        found = ti.get_task_states(
+            dag_id=ti.dag_id, task_ids=[t for t, _ in self.watched], run_ids=[ti.run_id]
+        )
+        states = found.get(ti.run_id, {})
+        for task_id, per_node in self.watched:
+            keys = [f"{task_id}_{i}" for i in range(len(self.node_ids))] if per_node else [task_id]
+            if any(states.get(key) not in _FINISHED for key in keys):
+                return False
+        return True
 
 
 class JobResultOperator(_JobOperator):

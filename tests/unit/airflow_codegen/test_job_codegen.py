@@ -118,24 +118,9 @@ def load(job: Path, inventory: Path | None) -> tuple[JobPlan, list[str]]:
     return checked.plan, [n.id for n in checked.nodes]
 
 
-def shape_refusal(plan: JobPlan, nodes: list[str]) -> str | None:
-    """What job_dag_shape says against running ``plan`` on Airflow, or None."""
-    try:
-        job_dag_shape(plan, nodes)
-    except UsageError as exc:
-        return str(exc)
-    return None
-
-
 def example_jobs() -> list[Path]:
-    """The example jobs Airflow can run (job_dag_shape decides)."""
-    out = []
-    for path in sorted(JOBS.glob("*.yaml")):
-        if path.name == "inventory.yaml":
-            continue
-        if shape_refusal(*load(path, JOBS / "inventory.yaml")) is None:
-            out.append(path)
-    return out
+    """Every example job: each must compile."""
+    return [p for p in sorted(JOBS.glob("*.yaml")) if p.name != "inventory.yaml"]
 
 
 def embedded(text: str) -> dict[str, Any]:
@@ -155,7 +140,12 @@ ALLOWED_IMPORTS = {
     "airflow.sdk": {"DAG", "task_group"},
     "gridflow.jobs.inventory": {"inventory_beside"},
     "gridflow.jobs.model": {"JobPlan"},
-    "gridflow.operators.job": {"JobChecksOperator", "JobNodeTaskOperator", "JobResultOperator"},
+    "gridflow.operators.job": {
+        "JobChecksOperator",
+        "JobDuringChecksSensor",
+        "JobNodeTaskOperator",
+        "JobResultOperator",
+    },
 }
 ALLOWED_CALLS = {
     "JobPlan.from_json",
@@ -164,11 +154,15 @@ ALLOWED_CALLS = {
     "task_group",
     "timedelta",
     "JobChecksOperator",
+    "JobDuringChecksSensor",
     "JobNodeTaskOperator",
     "JobNodeTaskOperator.partial",
     "JobResultOperator",
 }
-ALLOWED_COMMENTS = {"# Each stage waits for the one before it, whatever its state."}
+ALLOWED_COMMENTS = {
+    "# Each stage waits for the one before it, whatever its state.",
+    "# During-checks sensors run beside their scope's stages.",
+}
 TOP = ["PLAN_JSON", "PLAN", "NODES", "INVENTORY", "RECORDS", "with"]
 
 
@@ -450,18 +444,16 @@ def test_values_that_are_not_secret_are_kept(tmp_path: Path) -> None:
     }
 
 
-def test_compile_refuses_what_the_dag_shape_refuses(tmp_path: Path) -> None:
-    """Compiling goes through job_dag_shape: the same refusal, word for word
-    (during-checks today, unless the shape maps them)."""
+def test_during_checks_compile_to_sensors_in_poke_mode(tmp_path: Path) -> None:
+    """A compiled file is for a real Airflow: its during-checks sensors poke
+    beside their phase (reschedule mode is for one-task-at-a-time DAG tests)."""
     plan, nodes = load(JOBS / "checks.yaml", JOBS / "inventory.yaml")
     assert plan.phases[0].checks.during
-    refusal = shape_refusal(plan, nodes)
-    if refusal is None:
-        check_structure(render_job_dag_module(plan, nodes))
-    else:
-        with pytest.raises(UsageError) as caught:
-            render_job_dag_module(plan, nodes)
-        assert str(caught.value) == refusal
+    job_dag_shape(plan, nodes)  # Airflow takes it
+    text = render_job_dag_module(plan, nodes)
+    check_structure(text)
+    assert "JobDuringChecksSensor(" in text
+    assert "mode='poke'" in text or 'mode="poke"' in text
 
 
 def test_ids_airflow_would_refuse_are_usage_errors(rich_plan: JobPlan) -> None:
@@ -598,17 +590,12 @@ def test_cli_bad_job_exits_2_without_traceback(tmp_path: Path, job_text: str, me
     assert SECRET not in result.stderr
 
 
-def test_cli_refuses_what_the_dag_shape_refuses() -> None:
+def test_cli_compiles_a_job_with_during_checks() -> None:
     job, inventory = JOBS / "checks.yaml", JOBS / "inventory.yaml"
     result = _cli(["compile", str(job), "--to", "airflow", "-i", str(inventory)])
-    refusal = shape_refusal(*load(job, inventory))
-    if refusal is None:
-        assert result.exit_code == 0, result.output
-        check_structure(result.stdout)
-    else:
-        assert result.exit_code == 2, result.output
-        assert f"error: {refusal}" in result.stderr
-        assert "Traceback" not in result.stderr
+    assert result.exit_code == 0, result.output
+    check_structure(result.stdout)
+    assert "JobDuringChecksSensor(" in result.stdout
 
 
 def test_cli_keeps_grid_and_job_options_apart(tmp_path: Path) -> None:

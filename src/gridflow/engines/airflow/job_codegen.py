@@ -74,6 +74,7 @@ __all__ = ["render_job_dag_module"]
 #: The operator class of each kind of task the shape decides.
 OPERATORS = {
     "checks": "JobChecksOperator",
+    "during": "JobDuringChecksSensor",
     "node_task": "JobNodeTaskOperator",
     "result": "JobResultOperator",
 }
@@ -90,6 +91,7 @@ _RESERVED = {
     "DAG",
     "INVENTORY",
     "JobChecksOperator",
+    "JobDuringChecksSensor",
     "JobNodeTaskOperator",
     "JobPlan",
     "JobResultOperator",
@@ -199,6 +201,8 @@ class _Renderer:
                 if item.kind not in OPERATORS:
                     raise CodegenError(f"no operator for a job task of kind {item.kind!r}")
                 self.var[item.task_id] = names.new(item.task_id)
+        for beside in shape.beside:
+            self.var[beside.task.full_id] = names.new(beside.task.task_id)
 
     def module(self, source_note: str | None) -> str:
         parts = [
@@ -288,6 +292,10 @@ class _Renderer:
                     lines.append("")
                 after_group = False
                 lines += self._task(item, 1, bind=True)
+        if shape.beside:
+            lines.append("")
+        for beside in shape.beside:
+            lines += self._task(beside.task, 1, bind=True)
         lines += self._dependencies()
         return lines
 
@@ -297,6 +305,12 @@ class _Renderer:
         args: list[Arg] = [("task_id", shaped.task_id)]
         if shaped.kind == "checks":
             args += [("scope", shaped.scope), ("stage", shaped.stage)]
+        elif shaped.kind == "during":
+            args += [
+                ("scope", shaped.scope),
+                ("interval_s", shaped.interval_s),
+                ("watched", [[task_id, per_node] for task_id, per_node in shaped.watched]),
+            ]
         elif shaped.kind == "node_task":
             args.append(("key", shaped.key))
             if shaped.group is not None:
@@ -328,10 +342,18 @@ class _Renderer:
             self.var[item.group_id if isinstance(item, PipelineShape) else item.task_id]
             for item in self.shape.items
         ]
-        if len(made) < 2:
-            return []
-        lines = ["", f"{INDENT}# Each stage waits for the one before it, whatever its state."]
-        return lines + [f"{INDENT}{a} >> {b}" for a, b in itertools.pairwise(made)]
+        lines: list[str] = []
+        if len(made) >= 2:
+            lines += ["", f"{INDENT}# Each stage waits for the one before it, whatever its state."]
+            lines += [f"{INDENT}{a} >> {b}" for a, b in itertools.pairwise(made)]
+        if self.shape.beside:
+            lines += ["", f"{INDENT}# During-checks sensors run beside their scope's stages."]
+        for beside in self.shape.beside:
+            sensor = self.var[beside.task.full_id]
+            if beside.first > 0:
+                lines.append(f"{INDENT}{made[beside.first - 1]} >> {sensor}")
+            lines.append(f"{INDENT}{sensor} >> {made[beside.last + 1]}")
+        return lines
 
 
 def _assign(name: str, value: list[str]) -> list[str]:

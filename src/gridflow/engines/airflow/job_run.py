@@ -7,10 +7,13 @@ it into the dags folder; the DAG's tasks read the nodes from the inventory
 file, as workers do. The result is the job's run rebuilt from every record
 the tasks pushed: the same document the DAG's ``job.result`` task makes.
 
-One task at a time has a consequence the local engine does not show: when a
+One task at a time has consequences the local engine does not show: when a
 node's failure stops its phase, the nodes whose task comes after it in
 Airflow's order have not started, so they are reported ``cancelled``
-("never started") instead of running beside it.
+("never started") instead of running beside it. And a phase's
+during-checks sensor cannot poke beside its phase (it would hold the one
+slot its phase needs): it runs in ``reschedule`` mode, a round between two
+of the phase's tasks when one is due.
 """
 
 from __future__ import annotations
@@ -57,7 +60,7 @@ def run_job(
     dags = configure_airflow_environment(engine_home())
     dag_id = dag_id_for(plan.name)
     node_ids = [n.id for n in nodes]
-    job_dag_shape(plan, node_ids, dag_id=dag_id)  # refuse what Airflow cannot run, first
+    job_dag_shape(plan, node_ids, dag_id=dag_id)  # refuse what Airflow would refuse, first
     path = write_dag_file(
         dags,
         dag_id,
@@ -67,6 +70,7 @@ def run_job(
         plan=plan.to_json(),
         nodes=node_ids,
         inventory=str(Path(inventory).resolve()),
+        during_mode="reschedule",  # DAG test mode runs one task at a time
     )
     return run_job_dag_file(
         path,

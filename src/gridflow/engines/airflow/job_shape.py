@@ -10,7 +10,14 @@ Mapping (docs/jobs.md, "Running jobs on Airflow"):
   *k-1*;
 * **checks** → one task per scope and stage (``job.pre_checks``,
   ``1.post_checks``) running that stage's checks on every node at once;
-  ``during`` checks have no Airflow form and are refused;
+* **during checks** → a sensor per scope (``1.during_checks``,
+  ``job.during_checks``) *beside* it: same upstream as the scope's first
+  task, and what follows the scope waits for it too. Each poke runs a
+  round when the run's timer says one is due; it ends once the run wants
+  no more rounds (every task of its scope is done, or the scope stopped),
+  and fails when a round fails. ``poke`` mode (it keeps its worker slot,
+  so rounds keep their pace), except where tasks run one at a time (DAG
+  test mode): there ``reschedule`` mode gives the slot back between pokes;
 * ``job.result`` → the last task: the job's result document, failed when
   the job failed (so the DAG run's state is the job's);
 * every task runs when its upstream tasks are **all done**, whatever their
@@ -39,6 +46,7 @@ from typing import Any, Literal
 
 from gridflow.errors import UsageError
 from gridflow.jobs.model import JobPlan, Phase, Task
+from gridflow.plan.durations import format_duration
 
 from .names import MAX_ID_LEN, dag_id_for
 
@@ -50,16 +58,18 @@ JOB_SCOPE = "job"
 RESULT_TASK_ID = "job.result"
 _NOT_KEY = re.compile(r"[^A-Za-z0-9_.-]+")
 
+SensorMode = Literal["poke", "reschedule"]
+
 
 @dataclass(frozen=True)
 class JobTaskShape:
     """One operator of the DAG."""
 
     task_id: str  # as written inside its group (Airflow adds the group prefix)
-    kind: Literal["node_task", "checks", "result"]
+    kind: Literal["node_task", "checks", "during", "result"]
     key: str | None = None  # node tasks: the task's result key ("1", "0.2")
     scope: int | None = None  # checks: the phase index, None for the job's
-    stage: Literal["pre", "post"] | None = None
+    stage: Literal["pre", "post", "during"] | None = None
     group: str | None = None  # the mapped task group of a pipeline
     mapped: bool = False  # expanded over the nodes (barriers; pipelines through the group)
     retries: int = 0
@@ -68,11 +78,21 @@ class JobTaskShape:
     max_retry_delay_s: float | None = None
     execution_timeout_s: float | None = None
     max_active_per_run: int | None = None
+    # during checks: the pace of rounds, the sensor's mode, and the tasks of
+    # its scope (full id, mapped over the nodes) whose end ends it
+    interval_s: float | None = None
+    mode: SensorMode = "poke"
+    watched: tuple[tuple[str, bool], ...] = ()
     doc: str = ""
 
     @property
     def full_id(self) -> str:
         return f"{self.group}.{self.task_id}" if self.group else self.task_id
+
+    @property
+    def per_node(self) -> bool:
+        """Mapped over the nodes (a barrier's task, or a task of a pipeline's group)."""
+        return self.mapped or self.group is not None
 
 
 @dataclass(frozen=True)
@@ -87,18 +107,29 @@ Item = JobTaskShape | PipelineShape
 
 
 @dataclass(frozen=True)
+class BesideShape:
+    """A during-checks task beside ``items[first..last]`` (its scope): it
+    waits for what they wait for, and what follows them waits for it."""
+
+    task: JobTaskShape
+    first: int
+    last: int
+
+
+@dataclass(frozen=True)
 class JobDagShape:
     dag_id: str
     description: str
     nodes: tuple[str, ...]
     items: tuple[Item, ...]  # in order; each waits for the one before it
     dagrun_timeout_s: float | None
+    beside: tuple[BesideShape, ...] = ()
 
     def tasks(self) -> list[JobTaskShape]:
         out: list[JobTaskShape] = []
         for item in self.items:
             out.extend(item.tasks if isinstance(item, PipelineShape) else (item,))
-        return out
+        return out + [b.task for b in self.beside]
 
     def task_ids(self) -> list[str]:
         """Every task's full id: where a task finds the records of the others."""
@@ -111,19 +142,38 @@ class JobDagShape:
         raise KeyError(key)
 
 
-def job_dag_shape(plan: JobPlan, nodes: list[str], *, dag_id: str | None = None) -> JobDagShape:
+def job_dag_shape(
+    plan: JobPlan,
+    nodes: list[str],
+    *,
+    dag_id: str | None = None,
+    during_mode: SensorMode = "poke",
+) -> JobDagShape:
     """Decide the DAG of ``plan`` on ``nodes``. Raises UsageError for what
-    Airflow cannot run (``during`` checks) or would refuse (ids)."""
-    _refuse_during_checks(plan)
+    Airflow would refuse (ids). ``during_mode`` is the during-checks
+    sensors' mode: ``reschedule`` where tasks run one at a time."""
     items: list[Item] = []
+    beside: list[BesideShape] = []
     if plan.checks.pre:
         items.append(_checks(None, "pre", plan))
+    phases_from = len(items)
     for phase in plan.phases:
         if phase.checks.pre:
             items.append(_checks(phase.index, "pre", plan))
         items.append(_phase(plan, phase, len(nodes)))
+        at = len(items) - 1
+        if phase.checks.during:
+            watched = tuple((t.full_id, True) for t in _item_tasks(items[at]))
+            task = _during(phase.index, plan, watched, during_mode)
+            beside.append(BesideShape(task, at, at))
         if phase.checks.post:
             items.append(_checks(phase.index, "post", plan))
+    if plan.checks.during:
+        scope = [t for item in items[phases_from:] for t in _item_tasks(item)]
+        scope += [b.task for b in beside]
+        watched = tuple((t.full_id, t.per_node) for t in scope)
+        task = _during(None, plan, watched, during_mode)
+        beside.append(BesideShape(task, phases_from, len(items) - 1))
     if plan.checks.post:
         items.append(_checks(None, "post", plan))
     items.append(
@@ -139,6 +189,7 @@ def job_dag_shape(plan: JobPlan, nodes: list[str], *, dag_id: str | None = None)
         nodes=tuple(nodes),
         items=tuple(items),
         dagrun_timeout_s=None if plan.timeout_s is None else plan.timeout_s + TIMEOUT_GRACE_S,
+        beside=tuple(beside),
     )
     for task_id in shape.task_ids():
         if len(task_id) > MAX_ID_LEN:
@@ -149,16 +200,8 @@ def job_dag_shape(plan: JobPlan, nodes: list[str], *, dag_id: str | None = None)
     return shape
 
 
-def _refuse_during_checks(plan: JobPlan) -> None:
-    scopes = (["the job"] if plan.checks.during else []) + [
-        f"phase {p.index}" for p in plan.phases if p.checks.during
-    ]
-    if scopes:
-        raise UsageError(
-            f"job {plan.name}: during-checks ({', '.join(scopes)}) have no Airflow form "
-            "(Airflow cannot run a probe beside a phase and stop the phase when it fails); "
-            "run this job with --engine local or --engine prefect, or make them pre/post checks"
-        )
+def _item_tasks(item: Item) -> tuple[JobTaskShape, ...]:
+    return item.tasks if isinstance(item, PipelineShape) else (item,)
 
 
 def _label(name: str | None, fallback: str) -> str:
@@ -218,6 +261,32 @@ def _checks(scope: int | None, stage: Literal["pre", "post"], plan: JobPlan) -> 
     )
 
 
+def _during(
+    scope: int | None,
+    plan: JobPlan,
+    watched: tuple[tuple[str, bool], ...],
+    mode: SensorMode,
+) -> JobTaskShape:
+    checks = plan.checks if scope is None else plan.phases[scope].checks
+    where = JOB_SCOPE if scope is None else str(scope)
+    what = "the job (every phase)" if scope is None else f"phase {scope}"
+    # The sensor lasts as long as its scope: only the job's timeout bounds it.
+    limit = None if plan.timeout_s is None else plan.timeout_s + TIMEOUT_GRACE_S
+    return JobTaskShape(
+        task_id=f"{where}.during_checks",
+        kind="during",
+        scope=scope,
+        stage="during",
+        execution_timeout_s=limit,
+        interval_s=checks.during_interval_s,
+        mode=mode,
+        watched=watched,
+        doc=f"The during-checks of {what}: a round every "
+        f"{format_duration(checks.during_interval_s)} while it runs; fails, stopping it, "
+        "when a round fails.",
+    )
+
+
 def operator_settings(shaped: JobTaskShape) -> dict[str, Any]:
     """Airflow arguments of one task besides what the operator itself takes."""
     out: dict[str, Any] = {"trigger_rule": TRIGGER_RULE, "doc": shaped.doc}
@@ -232,6 +301,12 @@ def operator_settings(shaped: JobTaskShape) -> dict[str, Any]:
             out["max_active_tis_per_dagrun"] = shaped.max_active_per_run
     else:
         out["retries"] = 0
+    if shaped.kind == "during":
+        assert shaped.interval_s is not None
+        out["mode"] = shaped.mode
+        # A sensor's own timeout (7 days unless told) counts from its first poke.
+        if shaped.execution_timeout_s is not None:
+            out["timeout"] = timedelta(seconds=shaped.execution_timeout_s)
     if shaped.execution_timeout_s is not None:
         out["execution_timeout"] = timedelta(seconds=shaped.execution_timeout_s)
     return out

@@ -10,6 +10,11 @@ pushed (:func:`gridflow.jobs.replay.replay`) and asks it what to do:
   why not: skipped (a condition, a dropped node, a stopped job) or
   cancelled (its phase stopped before it started, the job's time ran out);
 * a checks task: runs every check the run hands out for its stage, at once;
+* a during-checks task (a sensor beside its scope): each look replays the
+  run, with the rounds it ran so far, and either waits for the round the
+  run's timer says is due, runs that round, or ends when the run no longer
+  wants rounds (its scope ended or stopped); a failing round ends it failed,
+  its records telling every later task that the scope was stopped then;
 * the result task: the whole run replayed, finished, as its document.
 
 Which earlier work must be over is known from the DAG: every stage before
@@ -26,7 +31,7 @@ import contextlib
 import dataclasses
 import enum
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from gridflow.jobs.execute import HttpClients, NodeSessions, SessionFactory, execute
@@ -36,17 +41,21 @@ from gridflow.jobs.replay import (
     check_record,
     output_record,
     replay,
+    round_record,
+    rounds_over_record,
     task_record,
 )
-from gridflow.jobs.state import CheckWork, NodeStatus, Outcome, TaskWork, Work
+from gridflow.jobs.state import CheckWork, NodeStatus, Outcome, TaskWork, Timer, Work
 from gridflow.nodes.base import NodeSpec
 from gridflow.runtime.masking import Masker
 
 __all__ = [
+    "DuringPoke",
     "JobContext",
     "TaskResult",
     "Verdict",
     "job_result",
+    "poke_during",
     "run_checks",
     "run_node_task",
     "use_session_factory",
@@ -222,7 +231,9 @@ def _cancelled(key: str, node: str, attempt: int, reason: str | None) -> TaskRes
     record = {"kind": "task", "key": key, "node": node, "attempt": attempt}
     record |= {"status": "cancelled", "final": True, "error": None, "started": None}
     record |= {"ended": time.time()}
-    return TaskResult([record], [], Verdict.SKIP, f"cancelled: {reason or 'the job stopped'}")
+    why = reason or "the job stopped"
+    message = why if why.startswith("cancelled") else f"cancelled: {why}"
+    return TaskResult([record], [], Verdict.SKIP, message)
 
 
 def _cancel_reason(replayed: Replayed) -> str:
@@ -282,6 +293,154 @@ async def run_checks(
     if failed:
         return TaskResult(out, [], Verdict.FAIL, ctx.masker.redact_text("; ".join(failed)))
     return TaskResult(out, [], Verdict.SUCCESS)
+
+
+# ------------------------------------------------------------------- during
+
+
+@dataclasses.dataclass(frozen=True)
+class DuringPoke:
+    """What one look at a scope's ``during`` checks found or did.
+
+    ``rounds`` are the records of every round so far, which the engine task
+    keeps between looks. While ``result`` is None the checks go on, the next
+    look due in ``wait_s``; otherwise they are over and ``result`` says what
+    to push and how the task ends.
+    """
+
+    rounds: list[dict[str, Any]]
+    wait_s: float = 0.0
+    result: TaskResult | None = None
+
+
+def _during_stage(scope: int | None) -> int:
+    """The first stage a scope's ``during`` checks run beside: its phase's
+    tasks, or (the job's) phase 0's pre-checks."""
+    return 1 if scope is None else 3 * scope + 2
+
+
+def _scope_work(ctx: JobContext, scope: int | None) -> Callable[[Work], bool]:
+    """The work of the scope a ``during`` task runs beside, its own excluded:
+    a phase's node tasks; for the job, everything of every phase."""
+    plan = ctx.plan
+    last = 3 * len(plan.phases)
+
+    def inside(work: Work) -> bool:
+        own = isinstance(work, Timer) or (isinstance(work, CheckWork) and work.stage == "during")
+        if own and work.scope == scope:
+            return False
+        if scope is None:
+            return 1 <= _stage(plan, work) <= last
+        return isinstance(work, TaskWork) and work.phase == scope
+
+    return inside
+
+
+async def poke_during(
+    ctx: JobContext,
+    scope: int | None,
+    records: list[dict[str, Any]],
+    rounds: list[dict[str, Any]],
+    *,
+    scope_over: bool,
+    fresh: Callable[[], list[dict[str, Any]]],
+    now: float | None = None,
+) -> DuringPoke:
+    """One look at ``scope``'s ``during`` checks.
+
+    ``records`` are every other task's, ``rounds`` this task's own so far;
+    ``scope_over`` says the engine saw every task of the scope end (one
+    that left no record then died). When a round fails, ``fresh()`` gives
+    the records as they are then: the failure stops the scope only if the
+    run, rebuilt from them, still had the scope running when the round went
+    off (a task may have ended it a moment before, its record not yet seen).
+    """
+    at = time.time() if now is None else now
+    mine = _during_stage(scope)
+    also_done = _scope_work(ctx, scope) if scope_over else None
+    replayed = _replay_upto(ctx, records + rounds, mine, at, also_done=also_done)
+    timer = replayed.during_timer(scope)
+    if timer is None:
+        return _rounds_over(ctx, scope, rounds, replayed, at)
+    due = replayed.due(timer)
+    if at < due:
+        until = due if ctx.deadline is None else min(due, ctx.deadline)
+        return DuringPoke(rounds, wait_s=max(until - at, 0.0))
+    round_no = replayed.rounds[timer.id]
+    run = replayed.run
+    run.complete(timer, Outcome("success", started=at, ended=at))
+    works = [w for w in run.ready() if isinstance(w, CheckWork)]
+    outcomes = await asyncio.gather(*(_execute(ctx, w, replayed) for w in works))
+    ended = max((o.ended for o in outcomes if o.ended is not None), default=at)
+    kept = _with_round(ctx, rounds, scope, round_no, at, ended, works, outcomes)
+    failed = [
+        f"{w.label}: {o.status}: {o.error}"
+        for w, o in zip(works, outcomes, strict=True)
+        if o.status in ("failed", "timeout")
+    ]
+    if run.cancelled is not None:  # the job's time ran out during the round
+        return _rounds_over(ctx, scope, kept, replayed, ended)
+    if not failed:
+        interval = timer.delay_s
+        return DuringPoke(kept, wait_s=max(ended + interval - time.time(), 0.0))
+    confirmed = _replay_upto(ctx, fresh() + kept, mine, time.time(), also_done=also_done)
+    if not any(
+        rec.failures
+        for (s, stage, _, _), rec in confirmed.run.check_records.items()
+        if s == scope and stage == "during"
+    ):  # the scope had ended before this round: it does not count
+        return _rounds_over(ctx, scope, rounds, replayed, at)
+    message = ctx.masker.redact_text("; ".join(failed))
+    over = rounds_over_record(scope, _count_rounds(kept), ended)
+    return DuringPoke(kept, result=TaskResult([*kept, over], [], Verdict.FAIL, message))
+
+
+def _with_round(
+    ctx: JobContext,
+    rounds: list[dict[str, Any]],
+    scope: int | None,
+    round_no: int,
+    started: float,
+    ended: float,
+    works: list[CheckWork],
+    outcomes: list[Outcome],
+) -> list[dict[str, Any]]:
+    """The records with round ``round_no`` added: its own record, and each of
+    its checks' outcome in place of that check's earlier last one. A check
+    cut by the job's deadline did not run: its earlier outcome stays."""
+    ran = [(w, o) for w, o in zip(works, outcomes, strict=True) if o.status != "cancelled"]
+    replaced = {(w.index, w.node) for w, _ in ran}
+    kept = [
+        r for r in rounds if not (r.get("kind") == "check" and (r["index"], r["node"]) in replaced)
+    ]
+    kept += [ctx.masker.redact(check_record(w, o, round_no=round_no)) for w, o in ran]
+    kept.append(round_record(scope, round_no, started, ended))
+    return kept
+
+
+def _count_rounds(rounds: list[dict[str, Any]]) -> int:
+    return sum(1 for r in rounds if r.get("kind") == "round")
+
+
+def _rounds_over(
+    ctx: JobContext,
+    scope: int | None,
+    rounds: list[dict[str, Any]],
+    replayed: Replayed,
+    at: float,
+) -> DuringPoke:
+    """The run wants no more rounds: the scope ended, stopped or never ran."""
+    where = "the job's" if scope is None else f"phase {scope}'s"
+    if not replayed.during_started(scope):
+        message = f"{where} during-checks do not run: the {'job' if scope is None else 'phase'} "
+        return DuringPoke(rounds, result=TaskResult([], [], Verdict.SKIP, message + "did not run"))
+    count = _count_rounds(rounds)
+    records = [*rounds, rounds_over_record(scope, count, at)]
+    if replayed.run.cancelled is not None:
+        message = f"{where} during-checks stopped: {replayed.run.cancelled.message}"
+        return DuringPoke(rounds, result=TaskResult(records, [], Verdict.SKIP, message))
+    message = f"{where} during-checks passed {count} round{'' if count == 1 else 's'}"
+    return DuringPoke(rounds, result=TaskResult(records, [], Verdict.SUCCESS, message))
 
 
 # ------------------------------------------------------------------- result
