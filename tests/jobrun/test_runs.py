@@ -298,10 +298,21 @@ def test_apt_install_reports_changed(local_fleet: Fleet, standins: Standins) -> 
 # -------------------------------------------------------------- result shape
 
 
-def test_result_document_shape(fleet: Fleet) -> None:
+def test_result_document_shape(fleet: Fleet, tmp_path: Any) -> None:
+    # n2 fails only once n1 has finished its chain (the nodes share this
+    # machine's files): what n1 records must not depend on who came first.
+    done_mark = tmp_path / "n1-done"
+    wait_for_n1 = (
+        f"i=0; while [ ! -e {done_mark} ] && [ $i -lt 400 ]; do sleep 0.05; i=$((i+1)); done; "
+        "sleep 0.3; "
+    )
+    fail_late = (
+        f'case "$GF_NODE" in n2) {wait_for_n1}echo "boom on $GF_NODE" >&2; exit 1;; esac; '
+        f'touch {done_mark}; echo "ok on $GF_NODE"'
+    )
     done = fleet.run(
         job(
-            pipeline(cmd("echo one"), cmd(fails_on("n2"))),
+            pipeline(cmd("echo one"), cmd(fail_late)),
             mark("after"),
             {"name": "undo", "condition": "on_failure", **mark("undo")},
             name="shape",
