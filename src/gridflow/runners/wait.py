@@ -93,7 +93,11 @@ async def poll(inputs: WaitInputs, started: float) -> WaitOutputs:
                     f"wait: {url!r}: {exc}; write an absolute http:// or https:// URL"
                 ) from exc
             except httpx.HTTPError as exc:
-                last = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+                # An attempt cut short by the wait's own deadline says nothing
+                # about the server: what it answered before is what to report.
+                cut = isinstance(exc, httpx.TimeoutException) and time.monotonic() >= deadline
+                if not (cut and attempts > 1):
+                    last = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
             else:
                 if response.status_code in inputs.status:
                     return WaitOutputs(
