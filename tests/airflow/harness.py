@@ -237,6 +237,31 @@ class AirflowServers:
         return [(pid, ticks) for pid, ticks in found if ticks is not None]
 
 
+class _RetryLockedDb(httpx.HTTPTransport):
+    """Sends a request again when the api-server answers 500 "Database error".
+
+    The servers share one SQLite file (what this harness can start without a
+    database server); a write that meets another process's write lock fails
+    with that answer after SQLite's busy timeout, and its transaction is
+    rolled back, so sending it again is safe. Seen on a busy CI machine
+    (an unpause failing); anything else is returned as it came.
+    """
+
+    RETRIES = 5
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        for attempt in range(self.RETRIES + 1):
+            response = super().handle_request(request)
+            if response.status_code != 500 or attempt == self.RETRIES:
+                return response
+            body = response.read()
+            if b'"Database error"' not in body:
+                return response
+            response.close()
+            time.sleep(0.5 * 2**attempt)
+        raise AssertionError("unreachable")
+
+
 class AirflowClient:
     """The REST calls the tests need (Airflow 3 public API v2, simple auth manager)."""
 
@@ -244,7 +269,9 @@ class AirflowClient:
         self._base_url = base_url
         self._home = home
         # trust_env=False: a proxy from the environment must never see these calls.
-        self._http = httpx.Client(base_url=base_url, timeout=30.0, trust_env=False)
+        self._http = httpx.Client(
+            base_url=base_url, timeout=30.0, trust_env=False, transport=_RetryLockedDb()
+        )
 
     def close(self) -> None:
         self._http.close()
