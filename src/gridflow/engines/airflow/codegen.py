@@ -25,7 +25,6 @@ from __future__ import annotations
 import ast
 import json
 import keyword
-from datetime import timedelta
 from pathlib import PurePath
 from typing import Any
 
@@ -46,7 +45,7 @@ from .pysource import (
     parse_module,
     py_str,
     safe_text,
-    seconds,
+    setting_args,
     short_call,
 )
 from .shape import (
@@ -172,7 +171,7 @@ class _Renderer:
         if any(
             len(arg) == 3 and str(arg[1]).startswith("timedelta(")
             for t in tasks
-            for arg in _task_settings(t)
+            for arg in setting_args(operator_settings(t))
         ):
             lines += ["from datetime import timedelta", ""]
         # One block: where the DAG file runs, gridflow is installed like Airflow
@@ -244,7 +243,7 @@ class _Renderer:
         ]
         if in_group:
             args.append(("position", "position", True))
-        args += _task_settings(shaped)
+        args += setting_args(operator_settings(shaped))
         if shaped.kind == "instances":
             return call_lines(f"{name}GridInstancesOperator", args, indent, "")
         if shaped.expand_over is not None:
@@ -297,17 +296,6 @@ class _Renderer:
                     lines += short_call(INDENT, f"{self.var[tid]} = dag.get_task", py_str(tid))
         lines += [f"{INDENT}{self.var[up]} >> {self.var[down]}" for up, down in edges]
         return lines
-
-
-def _task_settings(shaped: TaskShape) -> list[Arg]:
-    """What build.operator_kwargs gives the operator besides the ids, as code."""
-    out: list[Arg] = []
-    for name, value in operator_settings(shaped).items():
-        if isinstance(value, timedelta):
-            out.append((name, seconds(value.total_seconds()), True))
-        else:
-            out.append((name, value))
-    return out
 
 
 def _full_id(shaped: TaskShape) -> str:

@@ -65,6 +65,7 @@ from .pysource import (
     py_str,
     safe_text,
     seconds,
+    setting_args,
     short_call,
     value_lines,
 )
@@ -316,7 +317,7 @@ class _Renderer:
             if shaped.group is not None:
                 args.append(("node", "node", True))
         args += _COMMON
-        args += _task_settings(shaped)
+        args += setting_args(operator_settings(shaped))
         operator = OPERATORS[shaped.kind]
         if shaped.kind == "node_task" and shaped.group is None:
             return call_lines(f"{name}{operator}.partial", args, indent, ".expand(node=NODES)")
@@ -363,17 +364,6 @@ def _assign(name: str, value: list[str]) -> list[str]:
 def _records(shape: JobDagShape) -> list[str]:
     """The tasks whose XCom records rebuild the run (as job_build passes them)."""
     return [t.full_id for t in shape.tasks() if t.kind != "result"]
-
-
-def _task_settings(shaped: JobTaskShape) -> list[Arg]:
-    """What job_build gives the operator besides its own arguments, as code."""
-    out: list[Arg] = []
-    for name, value in operator_settings(shaped).items():
-        if isinstance(value, timedelta):
-            out.append((name, seconds(value.total_seconds()), True))
-        else:
-            out.append((name, value))
-    return out
 
 
 # -------------------------------------------------------------- verification

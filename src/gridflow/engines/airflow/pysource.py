@@ -27,7 +27,8 @@ import keyword
 import math
 import re
 import textwrap
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import timedelta
 from typing import Any
 
 from gridflow.errors import UsageError
@@ -168,6 +169,17 @@ def seconds(value: float) -> str:
     """``timedelta(seconds=...)`` code for a duration."""
     code = str(int(value)) if value == int(value) and abs(value) < 1e15 else repr(value)
     return f"timedelta(seconds={code})"
+
+
+def setting_args(settings: Mapping[str, Any]) -> list[Arg]:
+    """Operator keyword arguments as code: durations as ``timedelta(...)``."""
+    out: list[Arg] = []
+    for name, value in settings.items():
+        if isinstance(value, timedelta):
+            out.append((name, seconds(value.total_seconds()), True))
+        else:
+            out.append((name, value))
+    return out
 
 
 def safe_text(text: str, limit: int = 80, *, spaces: bool = True) -> str:
