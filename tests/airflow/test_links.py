@@ -245,3 +245,47 @@ def test_a_bad_template_warns_in_the_task_log_and_fails_nothing(
         )
         for w in warnings
     )
+
+
+# A loader-built DAG's during-check sensors poke (they wait in their worker
+# slot), and DAG test mode runs one task at a time, so a run here could wait
+# on a sensor whose scope never gets its turn. Their locations are checked
+# on the built DAG instead; the link itself is the same code as every task's.
+WATCHED = """\
+name: watched
+target: group:web
+checks:
+  post: [{ backend: ping, action: hostname }]
+  during: { interval: 1h, checks: [{ backend: ping, action: echo, params: { message: job } }] }
+tasks:
+  - backend: test
+    action: succeed
+    checks:
+      pre: [{ backend: test, action: succeed, params: { message: pre } }]
+      during:
+        interval: 1h
+        checks: [{ backend: ping, action: echo, params: { message: phase } }]
+"""
+
+
+def test_checks_tasks_and_sensors_know_their_line(tmp_path: Path) -> None:
+    from gridflow.provider.loader import load_dags
+
+    (tmp_path / "watched.yaml").write_text(WATCHED, encoding="utf-8")
+    (tmp_path / "inventory.yaml").write_text(INVENTORY, encoding="utf-8")
+    dag = load_dags({"__file__": str(tmp_path / "loader.py")}, tmp_path)["watched"]
+    found = {
+        t.task_id: (type(t).__name__, t.source_location().line)
+        for t in dag.tasks
+        if hasattr(t, "source_location")  # mapped node tasks: in the run above
+    }
+    assert found == {
+        "0.pre_checks": ("JobChecksOperator", line_of(WATCHED, "message: pre")),
+        "0.during_checks": ("JobDuringChecksSensor", line_of(WATCHED, "message: phase")),
+        "job.during_checks": ("JobDuringChecksSensor", line_of(WATCHED, "message: job")),
+        "job.post_checks": ("JobChecksOperator", line_of(WATCHED, "action: hostname")),
+        "job.result": ("JobResultOperator", 1),
+    }
+    assert {t.source_location().file for t in dag.tasks if hasattr(t, "source_location")} == {
+        str(tmp_path / "watched.yaml")
+    }
