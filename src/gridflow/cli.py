@@ -13,7 +13,7 @@ import logging
 import os
 import sys
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
@@ -357,7 +357,7 @@ def _compile_grid(
     var_file: list[Path] | None,
     profile: str | None,
 ) -> str:
-    loaded = _load(paths, var, var_file, profile)
+    loaded = _load(_below_cwd(paths), var, var_file, profile)
     if to is not CompileTarget.airflow:
         return str(loaded.plan.to_json()) + "\n"
     from gridflow.engines.airflow.codegen import render_dag_module
@@ -393,7 +393,7 @@ def _compile_job(
             "no inventory: a job's DAG runs on the nodes its target selects when it is "
             f"compiled; pass --inventory FILE or set {INVENTORY_ENV} (docs/jobs.md#inventory)"
         )
-    checked = check_job(paths[0], found, target=target, environ=os.environ)
+    checked = check_job(_below_cwd(paths)[0], found, target=target, environ=os.environ)
     for warning in checked.warnings:
         _stderr(_warning_text(warning))
     preflight(checked.plan)
@@ -416,6 +416,25 @@ def _compile_job(
         dag_id=dag_id,
         source_note=" ".join(words),
     )
+
+
+def _below_cwd(paths: list[Path]) -> list[Path]:
+    """``paths``, those inside the current directory made relative to it.
+
+    A compiled plan records each file as it was given: in every step's and
+    task's location, which error messages and the DAG's "Grid source" links
+    (``{path}``) read. Relative to where ``gridflow compile`` ran (the
+    repository root, say) that is the file's place in the repository, and
+    the compiling machine's own folders stay out of the DAG file.
+    """
+    cwd = Path.cwd()
+    out: list[Path] = []
+    for path in paths:
+        if path.is_absolute():
+            with suppress(ValueError):
+                path = path.relative_to(cwd)
+        out.append(path)
+    return out
 
 
 def _compile_command(

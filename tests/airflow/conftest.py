@@ -18,6 +18,11 @@ from pathlib import Path
 import pytest
 from tests.airflow.harness import AirflowServers, start_airflow
 
+#: The URL template of gridflow's "Grid source" / "Job source" links on the
+#: session's servers (test_dags_on_airflow.py reads the links back).
+SOURCE_URL_ENV = "AIRFLOW__GRIDFLOW__SOURCE_URL_TEMPLATE"
+SOURCE_URL_TEMPLATE = "https://git.test/acme/ops/blob/main/{path}#L{line}"
+
 if importlib.util.find_spec("airflow") is None:
     # Without Airflow the modules would fail to import; they are all marked
     # `airflow` and deselected by the main suite anyway.
@@ -39,13 +44,15 @@ def airflow(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AirflowServers
     """A running Airflow (api-server, scheduler, dag-processor) for the session.
 
     Connections from ``tests/airflow/connections.py`` are in every server's
-    environment (``AIRFLOW_CONN_*``), since the servers start only once.
+    environment (``AIRFLOW_CONN_*``), since the servers start only once, and
+    so is gridflow's ``[gridflow] source_url_template`` (extra links).
     Tests write DAG files into ``airflow.dags_folder`` with unique names.
     """
     from tests.airflow.connections import AIRFLOW_TEST_CONNECTIONS
 
     root = tmp_path_factory.mktemp("airflow")
-    servers = start_airflow(root, extra_env=AIRFLOW_TEST_CONNECTIONS)
+    env = {**AIRFLOW_TEST_CONNECTIONS, SOURCE_URL_ENV: SOURCE_URL_TEMPLATE}
+    servers = start_airflow(root, extra_env=env)
     try:
         yield servers
     finally:

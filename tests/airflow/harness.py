@@ -408,6 +408,18 @@ class AirflowClient:
         _check(resp, f"GET xcom {dag_id}/{run_id}/{task_id}[{map_index}]/{key}")
         return resp.json()["value"]
 
+    def extra_links(
+        self, dag_id: str, run_id: str, task_id: str, *, map_index: int = -1
+    ) -> dict[str, str | None]:
+        """The task instance's extra links, ``{name: url}`` (None: no link), as the UI gets them."""
+        resp = self._http.get(
+            f"/api/v2/dags/{_q(dag_id)}/dagRuns/{_q(run_id)}/taskInstances/{_q(task_id)}/links",
+            params={"map_index": map_index},
+        )
+        _check(resp, f"GET links {dag_id}/{run_id}/{task_id}[{map_index}]")
+        links: dict[str, str | None] = resp.json()["extra_links"]
+        return links
+
     def task_log(
         self, dag_id: str, run_id: str, task_id: str, *, try_number: int = 1, map_index: int = -1
     ) -> str:

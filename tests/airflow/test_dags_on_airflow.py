@@ -319,3 +319,36 @@ def test_sharded_burst_runs_as_mapped_shards_and_a_merge(
     shard = record(airflow, run, "http_request.load.shard", 0)
     assert shard["output"]["steps"]["http_request.load"]["metrics"]["counts"]["requests"] == 200
     assert record(airflow, run, "print.total")["output"] == 400
+
+
+def _line(text: str, needle: str) -> int:
+    (line,) = [i for i, row in enumerate(text.splitlines(), 1) if needle in row]
+    return line
+
+
+def test_tasks_link_to_their_step_in_the_grid_file(
+    airflow: AirflowServers, runs: dict[str, Run], http_server: LocalHTTPServer
+) -> None:
+    # The servers run with [gridflow] source_url_template set (conftest.py);
+    # the default dags-folder bundle is the dags folder, so {path} starts there.
+    assert "{path}" in airflow.env["AIRFLOW__GRIDFLOW__SOURCE_URL_TEMPLATE"]
+    texts = grids(http_server.url)
+
+    def url(grid: str, step: str) -> str:
+        line = _line(texts[f"{grid}.hcl"], step)
+        return f"https://git.test/acme/ops/blob/main/gridflow_grids/{grid}.hcl#L{line}"
+
+    cases = [
+        # (grid, task id, map index, the step block it shows)
+        ("af_semantics", "print.second", -1, 'step "print" "second"'),
+        ("af_semantics", "http_request.get.instances", -1, 'step "http_request" "get"'),
+        ("af_semantics", "http_request__get.print.per", 2, 'step "print" "per"'),
+        ("af_semantics", "print.maybe", -1, 'step "print" "maybe"'),  # skipped
+        ("af_failfast", "cmd.boom", -1, 'step "cmd" "boom"'),  # failed
+        ("af_burst", "http_request.load.shard", 1, 'step "http_request" "load"'),
+        ("af_burst", "http_request.load", -1, 'step "http_request" "load"'),
+    ]
+    for grid, task_id, map_index, step in cases:
+        run = runs[grid]
+        links = airflow.client.extra_links(run.dag_id, run.run_id, task_id, map_index=map_index)
+        assert links == {"Grid source": url(grid, step)}, (grid, task_id, map_index)

@@ -233,3 +233,25 @@ def test_during_sensors_end_as_their_rounds_did(
     # step 1 ended after the stop: the node's chain goes no further
     log = airflow.client.task_log("af_during", run_id, "phase1_breaks.1.1.ping.echo", map_index=0)
     assert "skip cancelled: phase 1 was aborted" in log, log
+
+
+def test_job_tasks_link_to_their_line_in_the_job_file(
+    airflow: AirflowServers, during_run: dict[str, Any]
+) -> None:
+    # [gridflow] source_url_template is set for the servers (conftest.py);
+    # links are made on the worker however the task ended.
+    run_id = during_run["run_id"]
+
+    def url(needle: str | None) -> str:
+        lines = DURING_JOB.splitlines()
+        (line,) = [i for i, row in enumerate(lines, 1) if needle in row] if needle else [1]
+        return f"https://git.test/acme/ops/blob/main/gridflow_during/af_during.yaml#L{line}"
+
+    cases = [
+        ("1.during_checks", -1, "{breaks}"),  # a failed sensor: its phase's during check
+        ("phase1_breaks.1.1.ping.echo", 1, "message: never"),  # skipped (cancelled)
+        ("job.result", -1, None),  # failed with the job: the job file
+    ]
+    for task_id, map_index, needle in cases:
+        links = airflow.client.extra_links("af_during", run_id, task_id, map_index=map_index)
+        assert links == {"Job source": url(needle)}, task_id

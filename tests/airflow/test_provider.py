@@ -53,6 +53,69 @@ def test_providers_hooks_shows_the_socketio_hook(tmp_path: Path) -> None:
     assert rows["http"]["package_name"] == "apache-airflow-providers-http"
 
 
+def test_providers_links_lists_the_source_links(tmp_path: Path) -> None:
+    rows = _airflow_json(tmp_path, "providers", "links")
+    names = {row["extra_link_class_name"] for row in rows}
+    assert {
+        "gridflow.operators.links.GridSourceLink",
+        "gridflow.operators.links.JobSourceLink",
+    } <= names
+
+
+@pytest.mark.parametrize(
+    ("environ", "expected"),
+    [
+        ({}, ""),
+        (
+            {
+                "AIRFLOW__GRIDFLOW__SOURCE_URL_TEMPLATE": "https://git.test/r/blob/main/{path}#L{line}"
+            },
+            "https://git.test/r/blob/main/{path}#L{line}",
+        ),
+    ],
+    ids=["declared-default", "from-the-environment"],
+)
+def test_source_url_template_is_an_airflow_option(
+    tmp_path: Path, environ: dict[str, str], expected: str
+) -> None:
+    # An option no provider declares is "not found in config" (exit 1).
+    home = tmp_path / "home"
+    home.mkdir()
+    env = airflow_env(home, tmp_path / "dags", port=8080, extra=environ)
+    done = subprocess.run(
+        [str(AIRFLOW_BIN), "config", "get-value", "gridflow", "source_url_template"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == expected
+
+
+def test_link_classes_are_the_ones_the_operators_attach() -> None:
+    from gridflow.operators import grid, job
+
+    info = get_provider_info()
+    declared = set(info["extra-links"])
+    attached = {
+        f"{type(link).__module__}.{type(link).__qualname__}"
+        for op in (
+            grid.GridStepOperator,
+            grid.GridInstancesOperator,
+            grid.GridBurstOperator,
+            job.JobNodeTaskOperator,
+            job.JobChecksOperator,
+            job.JobDuringChecksSensor,
+            job.JobResultOperator,
+        )
+        for link in op.operator_extra_links
+    }
+    assert attached == declared
+    assert info["config"]["gridflow"]["options"]["source_url_template"]["default"] == ""
+
+
 def test_provider_info_is_valid_per_airflows_schema() -> None:
     jsonschema = pytest.importorskip("jsonschema")
     import airflow

@@ -114,6 +114,46 @@ def test_compile_to_file(tmp_path: Path) -> None:
     assert Plan.model_validate_json(target.read_text()).name
 
 
+def test_compile_records_files_below_the_current_directory_relative_to_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # What a compiled DAG's "Grid source" links show as {path}: the file's
+    # place under where it was compiled, never the compiling machine's folders.
+    grid = write(tmp_path, {"main.hcl": GOOD})
+    monkeypatch.chdir(tmp_path)
+    code, out, _ = invoke("compile", str(grid.resolve()), "--to", "plan")
+    assert code == 0
+    plan = Plan.model_validate_json(out)
+    assert plan.sources == ["grid/main.hcl"]
+    assert {s.loc.file for s in plan.steps.values()} == {"grid/main.hcl"}
+    assert plan.steps["print.second"].loc.line == 10
+    # Outside the current directory a file stays as given.
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    code, out, _ = invoke("compile", str(grid.resolve()), "--to", "plan")
+    assert code == 0
+    assert Plan.model_validate_json(out).sources == [str(grid.resolve() / "main.hcl")]
+
+
+def test_compile_records_a_job_file_relative_to_the_current_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from gridflow.jobs.model import JobPlan
+
+    job = tmp_path / "jobs" / "hello.yaml"
+    job.parent.mkdir()
+    job.write_text(
+        "name: hello\ntarget: { scope: all }\ntasks:\n  - { backend: test, action: succeed }\n"
+    )
+    monkeypatch.chdir(tmp_path)
+    code, out, err = invoke("compile", str(job.resolve()), "--to", "plan")
+    assert code == 0, err
+    plan = JobPlan.from_json(out)
+    assert plan.source == "jobs/hello.yaml"
+    assert [(t.loc.file, t.loc.line) for t in plan.tasks()] == [("jobs/hello.yaml", 4)]
+
+
 @pytest.mark.parametrize(
     ("fmt", "expected"),
     [("mermaid", "flowchart"), ("dot", "digraph")],

@@ -43,7 +43,8 @@ from gridflow.engines.airflow.names import instances_task_id, shard_task_id, tas
 from gridflow.engines.airflow.records import ERROR_XCOM_KEY, Cipher, seal, unseal
 from gridflow.errors import GridflowError
 from gridflow.hooks.connections import register as register_airflow_connections
-from gridflow.plan import LazyPlan, Plan
+from gridflow.operators.links import GridSourceLink
+from gridflow.plan import LazyPlan, Location, Plan
 from gridflow.plan.variables import resolve_values
 from gridflow.runtime import loop
 from gridflow.runtime.masking import Masker
@@ -83,6 +84,8 @@ class _GridOperator(BaseOperator):
     # Airflow deep-copies operators (e.g. to render templates); the Plan is
     # read-only and may be large.
     shallow_copy_attrs: Sequence[str] = ("_plan_source",)
+    # "Grid source" in the task's UI: the step's block in its .hcl file.
+    operator_extra_links = (GridSourceLink(),)
 
     def __init__(
         self,
@@ -107,6 +110,10 @@ class _GridOperator(BaseOperator):
         if self.step_id not in plan.steps:
             raise AirflowFailException(f"step {self.step_id!r} is not in grid {plan.name!r}")
         return plan
+
+    def source_location(self) -> Location:
+        """Where the step is written, for the "Grid source" link."""
+        return self.plan.steps[self.step_id].loc
 
     def _context(self, context: Mapping[str, Any]) -> tuple[RunContext, _XComRecords]:
         plan = self.plan

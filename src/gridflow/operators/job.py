@@ -44,8 +44,10 @@ from gridflow.engines.airflow.job_tasks import (
 from gridflow.errors import GridflowError
 from gridflow.hooks.connections import register as register_airflow_connections
 from gridflow.jobs.inventory import INVENTORY_ENV, load_inventory
-from gridflow.jobs.model import JobPlan
+from gridflow.jobs.model import Checks, JobPlan
 from gridflow.nodes.base import NodeSpec
+from gridflow.operators.links import JobSourceLink
+from gridflow.plan.models import Location
 from gridflow.runtime import loop
 from gridflow.runtime.masking import Masker
 
@@ -82,6 +84,8 @@ class _JobOperator(BaseOperator):
 
     ui_color = "#e6f4ea"
     shallow_copy_attrs: Sequence[str] = ("plan",)
+    # "Job source" in the task's UI: the task or check in the job file.
+    operator_extra_links = (JobSourceLink(),)
 
     def __init__(
         self,
@@ -97,6 +101,11 @@ class _JobOperator(BaseOperator):
         self.node_ids = list(node_ids)
         self.inventory = inventory
         self.record_task_ids = list(record_task_ids)
+
+    def source_location(self) -> Location | None:
+        """Where this task's work is written, for the "Job source" link: the
+        job file's first line unless a subclass knows better."""
+        return Location(file=self.plan.source, line=1, col=1)
 
     def _context(self, context: Any) -> JobContext:
         # Inventory nodes with conn_id read Airflow's own connections (ssh type).
@@ -172,6 +181,16 @@ def _flat(value: Any) -> list[dict[str, Any]]:
     return []
 
 
+def _checks_location(plan: JobPlan, scope: int | None, stage: str) -> Location | None:
+    """The first ``stage`` check of the job (``scope`` None) or of phase ``scope``."""
+    checks: Checks = plan.checks if scope is None else plan.phases[scope].checks
+    found = getattr(checks, stage, None) or []
+    if found:
+        loc: Location = found[0].loc
+        return loc
+    return plan.phases[scope].loc if scope is not None else None
+
+
 class JobNodeTaskOperator(_JobOperator):
     """One task of a job on one node; mapped over the nodes (``node``)."""
 
@@ -181,6 +200,9 @@ class JobNodeTaskOperator(_JobOperator):
         super().__init__(**kwargs)
         self.key = key
         self.node = node
+
+    def source_location(self) -> Location | None:
+        return next((t.loc for t in self.plan.tasks() if t.key == self.key), None)
 
     def execute(self, context: Any) -> list[dict[str, Any]]:
         ti = context["ti"]
@@ -211,6 +233,9 @@ class JobChecksOperator(_JobOperator):
         super().__init__(**kwargs)
         self.scope = scope
         self.stage = stage
+
+    def source_location(self) -> Location | None:
+        return _checks_location(self.plan, self.scope, self.stage)
 
     def execute(self, context: Any) -> list[dict[str, Any]]:
         ti = context["ti"]
@@ -254,6 +279,9 @@ class JobDuringChecksSensor(BaseSensorOperator, _JobOperator):
         self.scope = scope
         self.interval_s = interval_s
         self.watched = [(str(task_id), bool(per_node)) for task_id, per_node in watched]
+
+    def source_location(self) -> Location | None:
+        return _checks_location(self.plan, self.scope, "during")
 
     def execute(self, context: Any) -> Any:
         # A new try (a cleared task) starts over; reschedules of one try go on.

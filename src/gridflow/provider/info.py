@@ -20,7 +20,14 @@ from typing import Any, Final
 
 from gridflow._version import __version__
 
-__all__ = ["CONNECTION_TYPES", "HOOK_MODULES", "OPERATOR_MODULES", "get_provider_info"]
+__all__ = [
+    "CONFIG",
+    "CONNECTION_TYPES",
+    "EXTRA_LINKS",
+    "HOOK_MODULES",
+    "OPERATOR_MODULES",
+    "get_provider_info",
+]
 
 PACKAGE_NAME: Final = "gridflow"
 INTEGRATION: Final = "gridflow"
@@ -80,6 +87,37 @@ CONNECTION_TYPES: Final[tuple[dict[str, Any], ...]] = (
 )
 
 
+# Operator extra links, by dotted path (Airflow imports them only to list
+# them: `airflow providers links`). The operators attach them themselves.
+EXTRA_LINKS: Final[tuple[str, ...]] = (
+    "gridflow.operators.links.GridSourceLink",
+    "gridflow.operators.links.JobSourceLink",
+)
+
+# The `[gridflow]` section of Airflow's configuration (airflow.cfg, or
+# AIRFLOW__GRIDFLOW__<OPTION>); `airflow config list` shows it with defaults.
+CONFIG: Final[dict[str, Any]] = {
+    "gridflow": {
+        "description": "gridflow, the provider of grid and job DAGs.",
+        "options": {
+            "source_url_template": {
+                "description": (
+                    "URL of a grid or job file's line in your code browser, for the "
+                    '"Grid source" and "Job source" links of gridflow\'s tasks. {path} is '
+                    "the file's path inside the DAG bundle (the dags folder; for compiled "
+                    "DAG files, as given to gridflow compile), {line} the line of the step "
+                    "or task. Empty: the links are disabled."
+                ),
+                "version_added": "0.1.0",
+                "type": "string",
+                "example": "https://github.com/acme/grids/blob/main/{path}#L{line}",
+                "default": "",
+            },
+        },
+    },
+}
+
+
 def get_provider_info() -> dict[str, Any]:
     """The provider description Airflow validates against its provider_info schema.
 
@@ -98,5 +136,6 @@ def get_provider_info() -> dict[str, Any]:
         "hooks": [{"integration-name": INTEGRATION, "python-modules": list(HOOK_MODULES)}],
         "operators": [{"integration-name": INTEGRATION, "python-modules": list(OPERATOR_MODULES)}],
         "connection-types": copy.deepcopy(list(CONNECTION_TYPES)),
-        "extra-links": [],
+        "extra-links": list(EXTRA_LINKS),
+        "config": copy.deepcopy(CONFIG),
     }
