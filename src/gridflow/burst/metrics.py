@@ -22,8 +22,6 @@ import zlib
 from collections import Counter
 from typing import Any
 
-from hdrh.histogram import HdrHistogram
-
 LOWEST_US = 1
 HIGHEST_US = 3_600_000_000  # one hour
 SIGNIFICANT_DIGITS = 3
@@ -42,10 +40,6 @@ KIND_NAMES = {
     "retryable": "other",
     "cancelled": "cancelled",
 }
-
-
-def new_histogram() -> HdrHistogram:
-    return HdrHistogram(LOWEST_US, HIGHEST_US, SIGNIFICANT_DIGITS)
 
 
 # HDR with 3 significant digits keeps 2,048 sub-buckets per power of two:
@@ -220,25 +214,22 @@ class BurstMetrics:
             self.error_samples.append({"instance": instance, "kind": kind, "message": message})
 
     # ----------------------------------------------------------------- query
-    def _counts(self) -> dict[int, int]:
+    def bucket_counts(self) -> dict[int, int]:
+        """The whole run's latencies: samples per HDR bucket (its lowest value, us).
+
+        Recorded into an ``HdrHistogram(LOWEST_US, HIGHEST_US,
+        SIGNIFICANT_DIGITS)`` they make the histogram of the same samples."""
         total: dict[int, int] = {}
         for bucket in self._seconds.values():
             for value, n in bucket.counts.items():
                 total[value] = total.get(value, 0) + n
         return total
 
-    def histogram(self) -> HdrHistogram:
-        """The whole run's latencies as an HdrHistogram (for export and tests)."""
-        hist = new_histogram()
-        for value, n in self._counts().items():
-            hist.record_value(value, n)
-        return hist
-
     def summary(self) -> dict[str, Any]:
         """The metrics as results show them (SPEC §6): counts, rates, latency in ms."""
         ended = self.ended if self.ended is not None else time.time()
         elapsed = max(ended - self.started, 1e-9)
-        lat = _Latencies(self._counts())
+        lat = _Latencies(self.bucket_counts())
         latency: dict[str, float | None]
         if lat.total:
             at = lat.percentiles(PERCENTILES)
@@ -279,7 +270,7 @@ class BurstMetrics:
         }
 
     def percentile_ms(self, pct: float) -> float | None:
-        lat = _Latencies(self._counts())
+        lat = _Latencies(self.bucket_counts())
         return _ms(lat.percentiles((pct,))[0]) if lat.total else None
 
     # ------------------------------------------------------ serialise, merge
