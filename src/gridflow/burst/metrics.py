@@ -73,11 +73,9 @@ class _Second:
         self.counts: dict[int, int] = {}  # lowest equivalent value (us) -> samples
 
     def add(self, us: int) -> None:
-        shift = us.bit_length() - _SUB_BUCKET_BITS
-        if shift > 0:
-            us = (us >> shift) << shift
         counts = self.counts
-        counts[us] = counts.get(us, 0) + 1
+        bucket = _bucket_of(us)
+        counts[bucket] = counts.get(bucket, 0) + 1
 
     def add_counts(self, other: dict[int, int]) -> None:
         counts = self.counts
