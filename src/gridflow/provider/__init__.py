@@ -11,14 +11,14 @@ from typing import Any
 
 from gridflow.provider.info import get_provider_info
 
-__all__ = ["get_provider_info", "load_dags"]
+__all__ = ["DagFileError", "get_provider_info", "load_dag", "load_dags"]
 
 
 def __getattr__(name: str) -> Any:
-    # `from gridflow.provider import load_dags` in a dags-folder file, without
+    # `from gridflow.provider import load_dags` (or load_dag) in a dags-folder file, without
     # making every provider listing import the loader.
-    if name == "load_dags":
-        from gridflow.provider.loader import load_dags
+    if name in ("load_dags", "load_dag", "DagFileError"):
+        from gridflow.provider import loader
 
-        return load_dags
+        return getattr(loader, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

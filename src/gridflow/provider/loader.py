@@ -28,6 +28,10 @@ set (to the same path) for the dag-processor and on every worker. The job's
 target is resolved when the folder is parsed (its nodes are the DAG's
 mapped instances); the tasks read the nodes again, secrets included, on the
 worker. A job that does not load becomes a broken DAG, as a grid does.
+
+**One file per grid.** ``load_dag(globals(), "grids/x.hcl")`` builds one
+grid's (or job's) DAG and raises when it does not load, so Airflow records
+the error as that loader file's import error, touching no other file's DAGs.
 """
 
 from __future__ import annotations
@@ -89,8 +93,7 @@ def load_dags(
         if wanted is not None and source.dag_id != wanted:
             continue
         try:
-            plan = compiled_plan(source, cache, os.environ)
-            dag = _build(plan, source, root)
+            dag = _grid_dag(source, cache, root)
         except GridflowError as exc:
             message = _relative(str(exc), root)
             log.error("gridflow: grid %s did not load:\n%s", source.path.name, message)
@@ -121,6 +124,63 @@ def load_dags(
         dags[dag.dag_id] = dag
         namespace[_global_name(dag.dag_id)] = dag
     return dags
+
+
+class DagFileError(GridflowError):
+    """A grid or job given to :func:`load_dag` did not load.
+
+    Raised out of the loader file on purpose: Airflow records it as that
+    file's import error (its message ends the stack trace Airflow shows).
+    """
+
+
+def load_dag(
+    namespace: MutableMapping[str, Any],
+    path: str | Path,
+    *,
+    cache_dir: str | Path | None = None,
+) -> Any | None:
+    """Build the DAG of one grid or job into ``namespace`` (a module's globals)::
+
+        # dags/checkout.py: Airflow DAG of the gridflow grid checkout.hcl
+        from gridflow.provider import load_dag
+
+        load_dag(globals(), "grids/checkout.hcl")
+
+    ``path`` is a ``.hcl`` file, a folder of them, or a ``.yaml`` job,
+    relative to the calling file's folder. One loader file per grid makes a
+    broken grid an Airflow import error of that file alone: it raises
+    :class:`DagFileError` with the grid's ``file:line:col`` messages, which
+    Airflow lists under import errors, and no other DAG is touched (Airflow
+    marks stale only the DAGs of the file that has the error). Returns the
+    DAG, or None when Airflow is running a task of another DAG.
+    """
+    from airflow.sdk import get_parsing_context
+
+    here = Path(str(namespace["__file__"])).parent
+    target = here / path
+    source = grid_source(target)
+    if source is not None:
+        dag_id = source.dag_id
+    elif target.is_file() and target.suffix.lower() in JOB_SUFFIXES:
+        dag_id = dag_id_for(target.stem)
+    else:
+        raise DagFileError(
+            f"load_dag: {path} is not a grid (a .hcl file or a folder holding some) or a job "
+            f"(.yaml) in {here}: give its path relative to the loader file's folder"
+        )
+    wanted = get_parsing_context().dag_id
+    if wanted is not None and wanted != dag_id:
+        return None
+    try:
+        if source is not None:
+            dag = _grid_dag(source, _cache_dir(cache_dir), here)
+        else:
+            dag = _build_job(target, dag_id)
+    except GridflowError as exc:
+        raise DagFileError(_relative(str(exc), here)) from None
+    namespace[_global_name(dag.dag_id)] = dag
+    return dag
 
 
 def find_jobs(root: Path) -> Iterator[Path]:
@@ -197,18 +257,28 @@ def find_grids(root: Path) -> Iterator[GridSource]:
     for entry in sorted(root.iterdir()):
         if entry.name.startswith((".", "_")):
             continue
-        if entry.is_file() and entry.suffix == GRID_SUFFIX:
-            yield GridSource(entry, (entry,))
-        elif entry.is_dir() and entry.name != "profiles":
-            files = tuple(
-                sorted(
-                    p
-                    for p in entry.rglob("*" + GRID_SUFFIX)
-                    if "profiles" not in p.relative_to(entry).parts[:-1]
-                )
+        if entry.is_dir() and entry.name == "profiles":
+            continue
+        source = grid_source(entry)
+        if source is not None:
+            yield source
+
+
+def grid_source(entry: Path) -> GridSource | None:
+    """``entry`` as a grid: a ``.hcl`` file, or a folder holding some; else None."""
+    if entry.is_file() and entry.suffix == GRID_SUFFIX:
+        return GridSource(entry, (entry,))
+    if entry.is_dir():
+        files = tuple(
+            sorted(
+                p
+                for p in entry.rglob("*" + GRID_SUFFIX)
+                if "profiles" not in p.relative_to(entry).parts[:-1]
             )
-            if files:
-                yield GridSource(entry, files)
+        )
+        if files:
+            return GridSource(entry, files)
+    return None
 
 
 def compiled_plan(source: GridSource, cache: Path | None, environ: Mapping[str, str]) -> Plan:
@@ -265,9 +335,10 @@ def _write_quietly(path: Path, text: str) -> None:
         log.info("gridflow: could not write plan cache entry %s", path)
 
 
-def _build(plan: Plan, source: GridSource, root: Path) -> Any:
+def _grid_dag(source: GridSource, cache: Path | None, root: Path) -> Any:
     from gridflow.engines.airflow.build import build_dag
 
+    plan = compiled_plan(source, cache, os.environ)
     files = ", ".join(str(f.relative_to(root)) for f in source.files)
     base_dir = source.path if source.path.is_dir() else source.path.parent
     return build_dag(
