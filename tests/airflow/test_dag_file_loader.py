@@ -21,7 +21,11 @@ BROKEN = 'step "print" "x" {\n  arguments {\n    input = 2s\n  }\n}\n'
 
 def loader(path: str) -> str:
     # The words "airflow" and "dag" keep the file in Airflow's safe-mode scan.
-    return f'"""Airflow DAG of {path}."""\n\nfrom gridflow.provider import load_dag\n\nload_dag(globals(), "{path}")\n'
+    return (
+        f'"""Airflow DAG of {path}."""\n\n'
+        "from gridflow.provider import load_dag\n\n"
+        f'load_dag(globals(), "{path}")\n'
+    )
 
 
 def dagbag(folder: Path) -> object:
@@ -87,7 +91,7 @@ nodes:
 @pytest.mark.parametrize(
     ("job", "expected"),
     [
-        ("target: all\ntasks:\n  - { backend: ping, action: echo, params: { message: a } }\n", None),
+        ("target: all\ntasks:\n  - { backend: ping, action: echo, params: {message: a} }\n", None),
         ("target: all\ntasks:\n  - { backend: nosuch }\n", "job.yaml:3:"),
     ],
     ids=["loads", "broken"],
@@ -133,5 +137,6 @@ def test_a_task_run_of_another_dag_builds_nothing(
     monkeypatch.setenv("_AIRFLOW_PARSING_CONTEXT_DAG_ID", "good")
     namespace = {"__file__": str(dags_folder / "good_dag.py")}
     dag = load_dag(namespace, "grids/good.hcl")
-    assert dag is not None and dag.dag_id == "good"
+    assert dag is not None
+    assert dag.dag_id == "good"
     assert namespace["gridflow_dag_good"] is dag
