@@ -29,13 +29,12 @@ import dataclasses
 import logging
 import os
 import queue
-import re
 import threading
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, cast
+from typing import Any
 
-from gridflow import connections
+from gridflow.engines.prefect_flow import run_flow
 from gridflow.errors import RunnerError, StepCancelled, UsageError, WaitError
 from gridflow.plan import Plan, Step
 from gridflow.runtime.execute import (
@@ -49,10 +48,6 @@ from gridflow.runtime.loop import RUNNER_LOOP
 from gridflow.runtime.masking import Masker
 from gridflow.runtime.scheduler import GridRun, Work
 from gridflow.runtime.state import ErrorInfo, Instance, Outcome, Status
-
-if TYPE_CHECKING:
-    from prefect.futures import PrefectFuture
-    from prefect.task_runners import TaskRunner
 
 log = logging.getLogger("gridflow.run")
 
@@ -162,9 +157,6 @@ def _retry_delays(step: Step) -> list[float]:
     return [retry.delay_before_attempt(a) for a in range(2, retry.attempts + 1)] or [0.0]
 
 
-_NAME_RE = re.compile(r"[^A-Za-z0-9_.-]+")
-
-
 def _task_for(step: Step, cache: dict[str, Any], *, burst: bool = False) -> Any:
     """The Prefect task of a step: retries are Prefect's for one instance; a
     burst retries each of its instances itself, so its task never retries."""
@@ -225,11 +217,7 @@ def run_grid(
 ) -> GridRun:
     """Run ``plan`` as a Prefect flow in this process and return the finished run."""
     try:
-        from prefect import flow
         from prefect.states import Completed, Failed
-        from prefect.task_runners import ThreadPoolTaskRunner
-
-        from gridflow.prefect_blocks import block_resolver
     except ImportError as exc:  # pragma: no cover - depends on the installed extras
         raise UsageError(
             'the prefect engine needs Prefect: pip install "gridflow[prefect]"'
@@ -291,24 +279,9 @@ def run_grid(
         failure = run.failure.message if run.failure else "grid failed"
         return Failed(message=masker_text(run, failure))
 
-    flow_name = _NAME_RE.sub("-", plan.name) or "grid"
-    grid_flow = flow(
-        name=flow_name,
-        flow_run_name=f"{flow_name}-{token}",
-        # Prefect declares TaskRunner invariant in its future type, so the thread-pool
-        # runner does not type-check against the flow decorator without this cast.
-        task_runner=cast(
-            "TaskRunner[PrefectFuture[Any]]",
-            ThreadPoolTaskRunner(max_workers=max(1, max_parallel)),
-        ),
-        persist_result=False,
-        validate_parameters=False,
-        log_prints=False,
-    )(drive)
-    # Steps naming a connection find it in a GridflowConnection block first.
-    with connections.use_resolver(block_resolver(), name="Prefect GridflowConnection blocks"):
-        # return_state: a failed grid is a result to report, not an exception to raise.
-        grid_flow(shown, return_state=True)
+    run_flow(
+        drive, shown, name=plan.name, fallback_name="grid", token=token, max_parallel=max_parallel
+    )
     return run
 
 

@@ -33,12 +33,12 @@ import contextlib
 import dataclasses
 import logging
 import queue
-import re
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
-from typing import TYPE_CHECKING, Any, cast
+from typing import Any, cast
 
+from gridflow.engines.prefect_flow import run_flow
 from gridflow.errors import UsageError
 from gridflow.jobs.execute import HttpClients, NodeSessions, SessionFactory, execute
 from gridflow.jobs.model import JobPlan
@@ -48,13 +48,7 @@ from gridflow.nodes.base import NodeSpec
 from gridflow.runtime.loop import RUNNER_LOOP
 from gridflow.runtime.masking import Masker
 
-if TYPE_CHECKING:
-    from prefect.futures import PrefectFuture
-    from prefect.task_runners import TaskRunner
-
 __all__ = ["run_job", "task_run_name"]
-
-_NAME_RE = re.compile(r"[^A-Za-z0-9_.-]+")
 
 
 @dataclasses.dataclass
@@ -166,9 +160,7 @@ def run_job(
     the finished :class:`JobRun` (same arguments and result as the local
     engine's :func:`~gridflow.engines.local_jobs.run_job`)."""
     try:
-        from prefect import flow
         from prefect.states import Completed, Failed
-        from prefect.task_runners import ThreadPoolTaskRunner
     except ImportError as exc:  # pragma: no cover - depends on the installed extras
         raise UsageError(
             'the prefect engine needs Prefect: pip install "gridflow[prefect]"'
@@ -195,28 +187,14 @@ def run_job(
         text = problem.message if problem else f"job {run.status.value}"
         return Failed(message=run.masker.redact_text(text))
 
-    flow_name = _NAME_RE.sub("-", plan.name) or "job"
-    job_flow = flow(
-        name=flow_name,
-        flow_run_name=f"{flow_name}-{token}",
+    run_flow(
+        drive,
+        name=plan.name,
+        fallback_name="job",
+        token=token,
+        max_parallel=max_parallel,
         description=f"gridflow job {plan.name} ({plan.target}, strategy {plan.strategy})",
-        # Prefect declares TaskRunner invariant in its future type, so the thread-pool
-        # runner does not type-check against the flow decorator without this cast.
-        task_runner=cast(
-            "TaskRunner[PrefectFuture[Any]]",
-            ThreadPoolTaskRunner(max_workers=max(1, max_parallel)),
-        ),
-        persist_result=False,
-        validate_parameters=False,
-        log_prints=False,
-    )(drive)
-    from gridflow import connections
-    from gridflow.prefect_blocks import block_resolver
-
-    # conn_id nodes find their connection in a GridflowConnection block first.
-    with connections.use_resolver(block_resolver(), name="Prefect GridflowConnection blocks"):
-        # return_state: a failed job is a result to report, not an exception to raise.
-        job_flow(return_state=True)
+    )
     return run
 
 
