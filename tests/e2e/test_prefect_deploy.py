@@ -62,11 +62,15 @@ FAILING = """
 variable "code" {
   type = number
 }
+variable "label" {
+  type      = string
+  sensitive = true
+}
 step "cmd" "exit" {
   arguments { argv = ["sh", "-c", "exit ${var.code}"] }
 }
 step "print" "after" {
-  arguments { input = "exit gave ${cmd.exit.output.exit_code}" }
+  arguments { input = "exit gave ${cmd.exit.output.exit_code}, label of ${length(var.label)}" }
 }
 """
 
@@ -297,7 +301,10 @@ def test_serve_runs_deployments_here_and_stops_on_ctrl_c(
     _write(tmp_path / "exits", FAILING)
     served = _start(
         processes,
-        [sys.executable, "-m", "gridflow", "deploy", "exits", "--serve", "--name", "exits-here"],
+        [
+            *[sys.executable, "-m", "gridflow", "deploy", "exits", "--serve"],
+            *["--name", "exits-here", "-var", f"label={SECRET}"],
+        ],
         _env(api, tmp_path / "serve-home"),
         tmp_path / "serve.log",
     )
@@ -318,7 +325,14 @@ def test_serve_runs_deployments_here_and_stops_on_ctrl_c(
     ok = _wait_final(_trigger("gridflow-grid/exits-here", {"code": 0}), within=120)
     log = (tmp_path / "serve.log").read_text()
     assert ok.state.is_completed(), log
-    assert _result_doc(api, ok.id)["steps"]["print.after"]["output"] == "exit gave 0"
+    # The sensitive value given to `deploy --serve` reached the run, not the API.
+    assert _result_doc(api, ok.id)["steps"]["print.after"]["output"] == (
+        f"exit gave 0, label of {len(SECRET)}"
+    )
+    with get_client(sync_client=True) as client:
+        stored = client.read_deployment_by_name("gridflow-grid/exits-here")
+        assert SECRET not in stored.model_dump_json()
+        assert SECRET not in client.read_flow_run(ok.id).model_dump_json()
 
     failed = _wait_final(_trigger("gridflow-grid/exits-here", {"code": 3}), within=120)
     assert failed.state.is_failed()
@@ -334,6 +348,7 @@ def test_serve_runs_deployments_here_and_stops_on_ctrl_c(
     assert served.wait(timeout=60) == 0
     log = (tmp_path / "serve.log").read_text()
     assert "stopped serving gridflow-grid/exits-here" in log
+    assert SECRET not in log
 
 
 BAD_INPUT = [
@@ -475,3 +490,57 @@ def test_the_entrypoint_loads_a_flow_taking_the_grids_variables() -> None:
         "count",
     ]
     assert load_flow_from_entrypoint(entrypoint_for([])).name == FLOW_NAME
+
+
+RUN_VALUES = [
+    pytest.param(
+        {}, {}, {"greeting": "hello", "times": 2, "token": None}, id="defaults-missing-token"
+    ),
+    pytest.param(
+        {"times": 5, "token": "t"},
+        {},
+        {"greeting": "hello", "times": 5, "token": "t"},
+        id="parameters",
+    ),
+    pytest.param(
+        {"greeting": None, "token": None},
+        {"GRIDFLOW_VAR_token": "from-env", "GRIDFLOW_VAR_greeting": "env-hi"},
+        {"greeting": "env-hi", "times": 2, "token": "from-env"},
+        id="null-parameters-leave-it-to-the-environment",
+    ),
+    pytest.param(
+        {"greeting": "param-hi", "token": "p"},
+        {"GRIDFLOW_VAR_greeting": "env-hi"},
+        {"greeting": "param-hi", "times": 2, "token": "p"},
+        id="parameters-win-over-the-environment",
+    ),
+]
+
+
+@pytest.mark.parametrize(("given", "environ", "expected"), RUN_VALUES)
+def test_run_values(
+    tmp_path: Path, given: dict[str, Any], environ: dict[str, str], expected: dict[str, Any]
+) -> None:
+    """Where a deployed run's values come from (no Prefect involved)."""
+    from gridflow.engines.prefect_deployed import run_values
+    from gridflow.errors import UsageError
+    from gridflow.translators.hcl import load_grid
+
+    plan = load_grid([_write(tmp_path / "g", GRID)], environ={}).plan
+    if expected["token"] is None:
+        with pytest.raises(
+            UsageError, match=r"no value for variable.s. token: .*GRIDFLOW_VAR_token"
+        ):
+            run_values(plan, given, environ)
+        return
+    assert run_values(plan, given, environ) == expected
+
+
+def test_run_values_refuse_a_wrong_type_naming_the_variable(tmp_path: Path) -> None:
+    from gridflow.engines.prefect_deployed import run_values
+    from gridflow.errors import UsageError
+    from gridflow.translators.hcl import load_grid
+
+    plan = load_grid([_write(tmp_path / "g", GRID)], environ={}).plan
+    with pytest.raises(UsageError, match='variable "times" must be number'):
+        run_values(plan, {"times": "many", "token": "t"}, {})
