@@ -596,7 +596,7 @@ def deploy(
             "--work-pool",
             "-p",
             help="Register the deployment on this work pool (like flow.deploy); its workers "
-            "need gridflow[prefect] installed, no grid files.",
+            "need gridflow\\[prefect] installed, no grid files.",
         ),
     ] = None,
     name: Annotated[
@@ -663,6 +663,7 @@ def deploy(
         api_url = pd.check_api()
         if work_pool is not None:
             pool_type = pd.check_work_pool(work_pool)
+            deployment_id = pd.register(deployment, work_pool)
     plan = loaded.plan
     full_name = f"{deployment.flow_name}/{deployment.name}"
     secret_names = [n for n, v in plan.variables.items() if v.sensitive]
@@ -676,7 +677,6 @@ def deploy(
         pd.serve(deployment, secrets)
         _stderr(f"stopped serving {full_name}")
         raise typer.Exit(EXIT_OK)
-    deployment_id = pd.register(deployment, work_pool)
     if output is OutputFormat.json:
         doc = {
             "deployment": full_name,

@@ -284,11 +284,16 @@ def plan_version(plan: Plan) -> str:
 
 def register(deployment: RunnerDeployment, work_pool: str) -> str:
     """Create or update the deployment on ``work_pool``; its id."""
-    from prefect._internal.versioning import VersionType
     from prefect.client.schemas.objects import VersionInfo
+    from prefect.deployments.runner import DeploymentApplyError
 
-    version_info = VersionInfo(version=deployment.version or "", type=VersionType.SIMPLE.value)
-    deployment_id = deployment.apply(work_pool_name=work_pool, version_info=version_info)
+    # "prefect:simple": the Plan's version as it is; Prefect would otherwise
+    # attach version information from the git checkout of the current directory.
+    version_info = VersionInfo(version=deployment.version or "", type="prefect:simple")
+    try:
+        deployment_id = deployment.apply(work_pool_name=work_pool, version_info=version_info)
+    except DeploymentApplyError as exc:
+        raise UsageError(f"the Prefect API refused the deployment: {exc}") from exc
     return str(deployment_id)
 
 

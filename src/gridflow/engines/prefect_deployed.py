@@ -1,11 +1,13 @@
-"""The Prefect flow every ``gridflow deploy`` deployment runs: :data:`grid`.
+"""The Prefect flow every ``gridflow deploy`` deployment runs (``gridflow-grid``).
 
-A deployment names this module's flow by module path (:data:`ENTRYPOINT`)
-and carries the grid's compiled Plan as a parameter, so a worker needs
-``pip install "gridflow[prefect]"`` and nothing else: no grid files, no
-code storage, no image build (as a compiled Airflow DAG file embeds its
-Plan). The grid's variables are parameters of their own, one per variable,
-typed and with the grid's defaults, so ``prefect deployment run NAME -p
+A deployment names this module's flow by module path (:func:`entrypoint_for`:
+``grid[var1,var2]``, the flow whose function declares the grid's variables,
+or :data:`grid` for a grid without variables) and carries the grid's
+compiled Plan as a parameter, so a worker needs ``pip install
+"gridflow[prefect]"`` and nothing else: no grid files, no code storage, no
+image build (as a compiled Airflow DAG file embeds its Plan). The grid's
+variables are parameters of their own, one per variable, typed and with the
+grid's defaults, so ``prefect deployment run NAME -p
 name=value`` and the UI's run form work as for any flow.
 
 The run itself is the Prefect engine's (:func:`.prefect.drive_grid`): every
