@@ -576,6 +576,138 @@ def _run_grid(
     raise typer.Exit(EXIT_OK if result["status"] == "success" else EXIT_FAILED)
 
 
+@app.command()
+def deploy(
+    paths: Annotated[
+        list[Path],
+        typer.Argument(help="Grid files or directories (every *.hcl under them)."),
+    ],
+    serve: Annotated[
+        bool,
+        typer.Option(
+            "--serve",
+            help="Serve the deployment from this process until Ctrl-C (like flow.serve): "
+            "its runs execute here.",
+        ),
+    ] = False,
+    work_pool: Annotated[
+        str | None,
+        typer.Option(
+            "--work-pool",
+            "-p",
+            help="Register the deployment on this work pool (like flow.deploy); its workers "
+            "need gridflow\\[prefect] installed, no grid files.",
+        ),
+    ] = None,
+    name: Annotated[
+        str | None,
+        typer.Option("--name", "-n", help="The deployment's name (default: the grid's name)."),
+    ] = None,
+    cron: Annotated[
+        str | None, typer.Option("--cron", help='Run on a cron schedule, e.g. "0 6 * * *".')
+    ] = None,
+    interval: Annotated[
+        str | None, typer.Option("--interval", help='Run every DURATION, e.g. "15m", "1h".')
+    ] = None,
+    tag: Annotated[
+        list[str] | None, typer.Option("--tag", help="A tag for the deployment (repeatable).")
+    ] = None,
+    max_parallel: Annotated[
+        int,
+        typer.Option("--max-parallel", min=1, help="Instances in flight at most, per run."),
+    ] = 100,
+    var: VarOpt = None,
+    var_file: VarFileOpt = None,
+    profile: ProfileOpt = None,
+    output: Annotated[
+        OutputFormat,
+        typer.Option(
+            "-o", "--output", help="text, or one JSON document describing the deployment."
+        ),
+    ] = OutputFormat.text,
+) -> None:
+    """Create a Prefect deployment of a grid: served here, or on a work pool.
+
+    Variables become the deployment's parameters, with the values given here
+    (-var, -var-file, --profile, the grid's defaults) as their defaults, except
+    sensitive ones: those are never stored (docs/prefect.md#deployments).
+    """
+    with _user_errors():
+        if any(_is_job_file(p) for p in paths):
+            raise UsageError(
+                "gridflow deploy takes grids (.hcl files or directories); deploying jobs is "
+                "not supported yet: run a job on Prefect with gridflow run JOB.yaml "
+                "--engine prefect"
+            )
+        if serve == (work_pool is not None):
+            raise UsageError(
+                "choose where the runs execute: --serve (this process, until Ctrl-C) or "
+                "--work-pool POOL (a Prefect work pool's workers)"
+            )
+        loaded = _load(_below_cwd(paths), var, var_file, profile)
+        _prefect_available("gridflow deploy")
+        os.environ.setdefault("DO_NOT_TRACK", "1")
+        from gridflow.engines import prefect_deploy as pd
+
+        schedule = pd.schedule_of(cron, interval)
+        deployment_name = pd.deployment_name(loaded.plan, name)
+        deployment = pd.build_deployment(
+            loaded.plan,
+            loaded.values,
+            name=deployment_name,
+            schedule=schedule,
+            max_parallel=max_parallel,
+            work_pool=work_pool,
+            tags=tag,
+        )
+        api_url = pd.check_api()
+        if work_pool is not None:
+            pool_type = pd.check_work_pool(work_pool)
+            deployment_id = pd.register(deployment, work_pool)
+    plan = loaded.plan
+    full_name = f"{deployment.flow_name}/{deployment.name}"
+    secret_names = [n for n, v in plan.variables.items() if v.sensitive]
+    if work_pool is None:
+        _stderr(
+            f"serving {full_name} from this process (Prefect API {api_url}); stop with Ctrl-C\n"
+            f"  run it: prefect deployment run '{full_name}'"
+            + "".join(f" -p {n}=VALUE" for n in loaded.missing)
+        )
+        secrets = pd.secret_environment(plan, loaded.values)
+        pd.serve(deployment, secrets)
+        _stderr(f"stopped serving {full_name}")
+        raise typer.Exit(EXIT_OK)
+    if output is OutputFormat.json:
+        doc = {
+            "deployment": full_name,
+            "id": deployment_id,
+            "work_pool": work_pool,
+            "parameters": list(plan.variables),
+            "sensitive": secret_names,
+        }
+        sys.stdout.write(json.dumps(doc, indent=2) + "\n")
+    _stderr(
+        f"deployment {full_name} ({deployment_id}) registered on work pool {work_pool} "
+        f"({pool_type})\n"
+        f"  start a worker where gridflow[prefect] is installed: "
+        f"prefect worker start --pool {work_pool}\n"
+        f"  run it: prefect deployment run '{full_name}'"
+        + "".join(f" -p {n}=VALUE" for n in loaded.missing)
+    )
+    if secret_names:
+        _stderr(
+            f"  sensitive variable(s) {', '.join(secret_names)}: not stored in the deployment; "
+            f"set GRIDFLOW_VAR_{secret_names[0]} in the worker's environment"
+        )
+
+
+def _prefect_available(what: str) -> None:
+    import importlib.util
+
+    if importlib.util.find_spec("prefect") is None:
+        raise UsageError(f'{what} needs Prefect: pip install "gridflow[prefect]"')
+
+
 def _run_kind(words: list[str], target: str | None) -> str:
     """What ``gridflow run WORDS`` names: "job" (a job file), "shorthand"
     (BACKEND ACTION NAME=VALUE...) or "grid" (files or directories)."""

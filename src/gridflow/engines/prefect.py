@@ -217,7 +217,7 @@ def run_grid(
 ) -> GridRun:
     """Run ``plan`` as a Prefect flow in this process and return the finished run."""
     try:
-        from prefect.states import Completed, Failed
+        import prefect  # noqa: F401
     except ImportError as exc:  # pragma: no cover - depends on the installed extras
         raise UsageError(
             'the prefect engine needs Prefect: pip install "gridflow[prefect]"'
@@ -233,7 +233,6 @@ def run_grid(
         masker=masker,
         on_event=on_event,
     )
-    token = run.run_id
     shown = {
         name: ("***" if plan.variables[name].sensitive else value)
         for name, value in values.items()
@@ -241,48 +240,68 @@ def run_grid(
     }
 
     def drive(variables: dict[str, Any]) -> Any:
-        live = _Live(run, ResourcePool(run.resource_arguments, run.masker))
-        with _LIVE_LOCK:
-            _LIVE[token] = live
-        tasks: dict[str, Any] = {}
-        done: queue.Queue[Any] = queue.Queue()
-        inflight: dict[int, tuple[Any, Work]] = {}
-        try:
-            while True:
-                for work in run.ready():
-                    live.works[(work.step.id, work.position)] = work
-                    future = (
-                        _task_for(work.step, tasks, burst=work.burst is not None)
-                        .with_options(task_run_name=work.label)
-                        .submit(token, work.step.id, work.position)
-                    )
-                    inflight[id(future)] = (future, work)
-                    future.add_done_callback(done.put)
-                if not inflight:
-                    break
-                finished = done.get()
-                _, work = inflight.pop(id(finished))
-                run.complete(work, _outcome(finished))
-                if run.cancelling and inflight:
-                    RUNNER_LOOP.cancel_run(token)
-                    while inflight:
-                        finished = done.get()
-                        _, work = inflight.pop(id(finished))
-                        run.complete(work, _outcome(finished))
-        finally:
-            RUNNER_LOOP.run(live.pool.close())
-            run.finish()
-            with _LIVE_LOCK:
-                _LIVE.pop(token, None)
-        if run.status is Status.SUCCESS:
-            return Completed(message="grid succeeded")
-        failure = run.failure.message if run.failure else "grid failed"
-        return Failed(message=masker_text(run, failure))
+        return drive_grid(run)
 
     run_flow(
-        drive, shown, name=plan.name, fallback_name="grid", token=token, max_parallel=max_parallel
+        drive,
+        shown,
+        name=plan.name,
+        fallback_name="grid",
+        token=run.run_id,
+        max_parallel=max_parallel,
     )
     return run
+
+
+def drive_grid(run: GridRun) -> Any:
+    """Run every instance of ``run`` as a task run of the current flow run.
+
+    Called inside a Prefect flow whose task runner is a thread pool (tasks
+    reach the run through this process's memory, see the module docstring):
+    the flow :func:`run_grid` makes, or the deployed flow of
+    :mod:`gridflow.engines.prefect_deployed`. Returns the flow's final state,
+    Completed or Failed with the run's failure as its message.
+    """
+    from prefect.states import Completed, Failed
+
+    token = run.run_id
+    live = _Live(run, ResourcePool(run.resource_arguments, run.masker))
+    with _LIVE_LOCK:
+        _LIVE[token] = live
+    tasks: dict[str, Any] = {}
+    done: queue.Queue[Any] = queue.Queue()
+    inflight: dict[int, tuple[Any, Work]] = {}
+    try:
+        while True:
+            for work in run.ready():
+                live.works[(work.step.id, work.position)] = work
+                future = (
+                    _task_for(work.step, tasks, burst=work.burst is not None)
+                    .with_options(task_run_name=work.label)
+                    .submit(token, work.step.id, work.position)
+                )
+                inflight[id(future)] = (future, work)
+                future.add_done_callback(done.put)
+            if not inflight:
+                break
+            finished = done.get()
+            _, work = inflight.pop(id(finished))
+            run.complete(work, _outcome(finished))
+            if run.cancelling and inflight:
+                RUNNER_LOOP.cancel_run(token)
+                while inflight:
+                    finished = done.get()
+                    _, work = inflight.pop(id(finished))
+                    run.complete(work, _outcome(finished))
+    finally:
+        RUNNER_LOOP.run(live.pool.close())
+        run.finish()
+        with _LIVE_LOCK:
+            _LIVE.pop(token, None)
+    if run.status is Status.SUCCESS:
+        return Completed(message="grid succeeded")
+    failure = run.failure.message if run.failure else "grid failed"
+    return Failed(message=masker_text(run, failure))
 
 
 def masker_text(run: GridRun, text: str) -> str:

@@ -11,7 +11,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from gridflow.errors import UsageError, suggest
-from gridflow.plan.models import Variable
+from gridflow.plan.models import Plan, Variable
 from gridflow.plan.types import TypeMismatch, coerce
 
 
@@ -58,3 +58,20 @@ def type_problem(var: Variable, exc: TypeMismatch) -> str:
     """Why a value does not fit ``var``, without showing it when ``var`` is sensitive."""
     detail = exc.safe_str() if var.sensitive else str(exc)
     return f'variable "{var.name}" must be {var.type} (declared at {var.loc}): {detail}'
+
+
+def public_plan(plan: Plan) -> Plan:
+    """``plan`` with every sensitive variable's default removed.
+
+    What may be written where others can read it (a DAG folder, a compiled
+    DAG file, the Plan beside ``gridflow run --engine airflow``'s DAG file, a
+    Prefect deployment's parameters): sensitive values reach tasks through
+    ``GRIDFLOW_VAR_<name>`` or the run's conf or parameters instead.
+    """
+    variables = {
+        name: var.model_copy(update={"default": None, "has_default": False})
+        if var.sensitive
+        else var
+        for name, var in plan.variables.items()
+    }
+    return plan.model_copy(update={"variables": variables})

@@ -31,7 +31,10 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any, Literal
 
-from gridflow.plan import Plan, Step, TypeSpec, Variable
+from gridflow.plan import Plan, Step, Variable
+from gridflow.plan.schema import json_schema as json_schema
+from gridflow.plan.schema import nullable
+from gridflow.plan.variables import public_plan as public_plan
 
 from .names import (
     burst_head,
@@ -288,30 +291,13 @@ def operator_settings(shaped: TaskShape) -> dict[str, Any]:
 # ------------------------------------------------------------------- params
 
 
-def public_plan(plan: Plan) -> Plan:
-    """``plan`` with every sensitive variable's default removed.
-
-    What may be written where others can read it (a DAG folder, a compiled
-    DAG file, the Plan beside ``gridflow run --engine airflow``'s DAG file):
-    sensitive values reach tasks through ``GRIDFLOW_VAR_<name>`` or the run's
-    conf instead.
-    """
-    variables = {
-        name: var.model_copy(update={"default": None, "has_default": False})
-        if var.sensitive
-        else var
-        for name, var in plan.variables.items()
-    }
-    return plan.model_copy(update={"variables": variables})
-
-
 def param_shape(var: Variable) -> ParamShape:
     """A DAG param for ``var``. Sensitive variables never carry their default:
     it would show in the trigger form, the DAG's details and generated code."""
     schema = json_schema(var.type)
     default = var.default if var.has_default and not var.sensitive else None
     if default is None:
-        schema = _nullable(schema)
+        schema = nullable(schema)
     return ParamShape(
         name=var.name,
         default=default,
@@ -321,41 +307,3 @@ def param_shape(var: Variable) -> ParamShape:
         * var.sensitive,
         sensitive=var.sensitive,
     )
-
-
-def json_schema(spec: TypeSpec) -> dict[str, Any]:
-    """A JSON schema for a variable type, as Airflow's trigger form reads it."""
-    if spec.kind == "string":
-        return {"type": "string"}
-    if spec.kind == "number":
-        return {"type": "number"}
-    if spec.kind == "bool":
-        return {"type": "boolean"}
-    if spec.kind in ("list", "set"):
-        schema: dict[str, Any] = {"type": "array"}
-        if spec.elem is not None and spec.elem.kind != "any":
-            schema["items"] = json_schema(spec.elem)
-        if spec.kind == "set":
-            schema["uniqueItems"] = True
-        return schema
-    if spec.kind == "tuple":
-        return {"type": "array", "minItems": len(spec.items), "maxItems": len(spec.items)}
-    if spec.kind == "map":
-        schema = {"type": "object"}
-        if spec.elem is not None and spec.elem.kind != "any":
-            schema["additionalProperties"] = json_schema(spec.elem)
-        return schema
-    if spec.kind == "object":
-        return {
-            "type": "object",
-            "properties": {k: json_schema(v) for k, v in spec.fields.items()},
-            "required": [k for k in spec.fields if k not in spec.optional],
-        }
-    return {}  # any
-
-
-def _nullable(schema: dict[str, Any]) -> dict[str, Any]:
-    kind = schema.get("type")
-    if kind is None:
-        return schema
-    return {**schema, "type": [kind, "null"]}
