@@ -518,7 +518,7 @@ def start_airflow(
     """
     if not AIRFLOW_BIN.exists():
         raise HarnessError(f"{AIRFLOW_BIN} not found: run the airflow tests from .venv-airflow")
-    database = database or metadata_db()
+    database = metadata_db({DB_ENV: database} if database else os.environ)
     home = root / "home"
     dags_folder = root / "dags"
     logs = root / "server-logs"
