@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from tests.airflow.harness import AirflowServers, start_airflow
+from tests.airflow.harness import AirflowServers, DatabaseUnavailable, start_airflow
 
 #: The URL template of gridflow's "Grid source" / "Job source" links on the
 #: session's servers (test_dags_on_airflow.py reads the links back).
@@ -47,12 +47,18 @@ def airflow(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AirflowServers
     environment (``AIRFLOW_CONN_*``), since the servers start only once, and
     so is gridflow's ``[gridflow] source_url_template`` (extra links).
     Tests write DAG files into ``airflow.dags_folder`` with unique names.
+    The metadata DB is a throwaway PostgreSQL, or SQLite with
+    ``GRIDFLOW_TEST_AIRFLOW_DB=sqlite`` (harness.py).
     """
     from tests.airflow.connections import AIRFLOW_TEST_CONNECTIONS
 
     root = tmp_path_factory.mktemp("airflow")
     env = {**AIRFLOW_TEST_CONNECTIONS, SOURCE_URL_ENV: SOURCE_URL_TEMPLATE}
-    servers = start_airflow(root, extra_env=env)
+    try:
+        servers = start_airflow(root, extra_env=env)
+    except DatabaseUnavailable as exc:
+        # What to install or set, not a traceback through the harness.
+        raise pytest.fail.Exception(str(exc), pytrace=False) from None
     try:
         yield servers
     finally:

@@ -1,17 +1,21 @@
 """A real Airflow 3 for the test session: api-server, scheduler, dag-processor.
 
-:func:`start_airflow` builds a fresh ``AIRFLOW_HOME`` (SQLite metadata DB,
-LocalExecutor, no example DAGs, a dags folder the tests write into), migrates
-the DB, starts the three servers as subprocesses of the venv's own
+:func:`start_airflow` starts a throwaway PostgreSQL cluster for the metadata
+DB (:mod:`tests.support.postgres`), builds a fresh ``AIRFLOW_HOME``
+(LocalExecutor, no example DAGs, a dags folder the tests write into),
+migrates the DB, starts the three servers as subprocesses of the venv's own
 ``airflow`` executable, each in its own process group with its own log file,
 and waits until the api-server reports the scheduler and the dag-processor
 healthy. :class:`AirflowClient` is the small REST client the tests use.
 :meth:`AirflowServers.stop` kills every process group it started, and the
-processes those started, and nothing else.
+processes those started, then the database, and nothing else.
 
-Why SQLite and not PostgreSQL: Airflow 3.3 accepts LocalExecutor on SQLite
-(WAL mode) and the runs here are few and small, so the tests need no database
-server; docs/decisions/0002-airflow-environment.md has the measurements.
+Why PostgreSQL: it is what users run Airflow on, and SQLite's single writer
+lock once failed a CI run (HTTP 500 "Database error" from the api-server).
+``GRIDFLOW_TEST_AIRFLOW_DB=sqlite`` runs the same servers on a SQLite file
+instead, for machines without PostgreSQL; only then does the client resend
+requests that met the lock. docs/decisions/0002-airflow-environment.md has
+the measurements of both.
 """
 
 from __future__ import annotations
@@ -31,13 +35,18 @@ from typing import Any
 from urllib.parse import quote
 
 import httpx
+from tests.support.postgres import PostgresCluster, PostgresUnavailable
+from tests.support.processes import descendants, start_ticks
 from tests.support.servers import free_port
 
 __all__ = [
+    "DB_ENV",
     "AirflowClient",
     "AirflowServers",
+    "DatabaseUnavailable",
     "HarnessError",
     "RunTimeout",
+    "metadata_db",
     "start_airflow",
 ]
 
@@ -60,6 +69,11 @@ STOP_GRACE_S = 10.0
 FINISHED_STATES = frozenset({"success", "failed"})
 SERVERS = ("api-server", "scheduler", "dag-processor")
 
+#: Which metadata DB the session's Airflow runs on: ``postgres`` (the
+#: default, what users run) or ``sqlite`` (no database server needed).
+DB_ENV = "GRIDFLOW_TEST_AIRFLOW_DB"
+DB_CHOICES = ("postgres", "sqlite")
+
 
 class HarnessError(RuntimeError):
     """Airflow did not start, or answered the REST client unexpectedly."""
@@ -69,10 +83,34 @@ class RunTimeout(HarnessError):
     """Something awaited (a DAG, a run) did not happen in time."""
 
 
+class DatabaseUnavailable(HarnessError):
+    """The metadata DB asked for cannot run here; the message says what to do."""
+
+
+def metadata_db(environ: Mapping[str, str] = os.environ) -> str:
+    """``postgres`` or ``sqlite``, as :data:`DB_ENV` asks (default ``postgres``)."""
+    value = environ.get(DB_ENV, "").strip().lower() or "postgres"
+    if value not in DB_CHOICES:
+        raise DatabaseUnavailable(
+            f"{DB_ENV}={environ[DB_ENV]!r} is not a metadata DB the harness knows: "
+            f"use {' or '.join(DB_CHOICES)} (default postgres)"
+        )
+    return value
+
+
 def airflow_env(
-    home: Path, dags_folder: Path, port: int, extra: Mapping[str, str] | None = None
+    home: Path,
+    dags_folder: Path,
+    port: int,
+    extra: Mapping[str, str] | None = None,
+    *,
+    sql_alchemy_conn: str | None = None,
 ) -> dict[str, str]:
-    """The environment of every Airflow process of the session (and its CLI calls)."""
+    """The environment of every Airflow process of the session (and its CLI calls).
+
+    The metadata DB is ``sql_alchemy_conn``, by default a SQLite file in
+    ``home`` (enough for CLI calls that never reach the DB).
+    """
     env = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW")}
     env.update(
         {
@@ -81,7 +119,9 @@ def airflow_env(
             "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
             "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
             "AIRFLOW__CORE__PARALLELISM": str(PARALLELISM),
-            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home / 'airflow.db'}",
+            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": (
+                sql_alchemy_conn or f"sqlite:///{home / 'airflow.db'}"
+            ),
             # Tasks report to the api-server's execution API; the default URL
             # assumes port 8080.
             "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://127.0.0.1:{port}/execution/",
@@ -151,12 +191,19 @@ class AirflowServers:
     port: int
     env: dict[str, str]
     client: AirflowClient
+    #: The metadata DB's cluster; None when the servers run on SQLite.
+    postgres: PostgresCluster | None = None
     processes: list[ManagedProcess] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)
 
     @property
     def base_url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def database(self) -> str:
+        """``postgres`` or ``sqlite``: what the metadata DB is."""
+        return "sqlite" if self.postgres is None else "postgres"
 
     def cli(self, *args: str, timeout: float = 120.0) -> subprocess.CompletedProcess[str]:
         """Run ``airflow ARGS`` against this home; output captured, never raises on exit code."""
@@ -170,7 +217,13 @@ class AirflowServers:
         )
 
     def check_alive(self) -> None:
-        """Raise with the log tail of any server that has exited."""
+        """Raise with the log tail of any server (or the database) that has exited."""
+        pg = self.postgres
+        if pg is not None and (pg.process is None or pg.process.poll() is not None):
+            raise HarnessError(
+                f"the metadata DB's postgres has exited; last log lines ({pg.log_path}):\n"
+                + pg.log_tail()
+            )
         for proc in self.processes:
             code = proc.popen.poll()
             if code is not None:
@@ -180,15 +233,21 @@ class AirflowServers:
                 )
 
     def diagnostics(self) -> str:
-        """Log tails of every server, for a failing test's message."""
-        return "\n\n".join(
+        """Log tails of every server and the database, for a failing test's message."""
+        tails = [
             f"--- airflow {p.name} ({p.log_path}) ---\n{p.log_tail(25)}" for p in self.processes
-        )
+        ]
+        if self.postgres is not None:
+            pg = self.postgres
+            tails.append(f"--- postgres ({pg.log_path}) ---\n{pg.log_tail(25)}")
+        return "\n\n".join(tails)
 
     def memory_pss_kb(self) -> int:
-        """Proportional set size of every process we started (forked workers share pages)."""
+        """Proportional set size of every process we started, the database's included
+        (forked workers share pages)."""
         total = 0
-        for pid, _ in self._all_pids():
+        db_pids = self.postgres.pids() if self.postgres is not None else []
+        for pid in [pid for pid, _ in self._all_pids()] + db_pids:
             with contextlib.suppress(OSError, ValueError):
                 for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
                     if line.startswith("Pss:"):
@@ -197,7 +256,7 @@ class AirflowServers:
 
     def stop(self) -> None:
         """SIGTERM each started process group; SIGKILL what is left after a grace period,
-        including descendants that left their group.
+        including descendants that left their group; then stop the database.
 
         Only processes we started or that descend from them are signalled:
         other engineers' servers run on the same machine.
@@ -220,31 +279,36 @@ class AirflowServers:
         for pgid in groups:
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.killpg(pgid, signal.SIGKILL)
-        for pid, start_ticks in targets:
+        for pid, ticks in targets:
             # The start time proves the PID was not reused by someone else's
             # process in the meantime.
-            if _start_ticks(pid) == start_ticks:
+            if start_ticks(pid) == ticks:
                 with contextlib.suppress(ProcessLookupError, PermissionError):
                     os.kill(pid, signal.SIGKILL)
         for proc in self.processes:
             with contextlib.suppress(subprocess.TimeoutExpired):
                 proc.popen.wait(timeout=5)
+        # Last: the servers would log connection errors while stopping otherwise.
+        if self.postgres is not None:
+            self.postgres.stop()
+            self.timings["stop_postgres_s"] = self.postgres.timings.get("stop_s", 0.0)
 
     def _all_pids(self) -> list[tuple[int, int]]:
         """``(pid, start time in clock ticks)`` of our live servers and their descendants."""
         roots = [p.pid for p in self.processes if p.popen.poll() is None]
-        found = [(pid, _start_ticks(pid)) for pid in _descendants(roots) + roots]
+        found = [(pid, start_ticks(pid)) for pid in descendants(roots) + roots]
         return [(pid, ticks) for pid, ticks in found if ticks is not None]
 
 
 class _RetryLockedDb(httpx.HTTPTransport):
     """Sends a request again when the api-server answers 500 "Database error".
 
-    The servers share one SQLite file (what this harness can start without a
-    database server); a write that meets another process's write lock fails
-    with that answer after SQLite's busy timeout, and its transaction is
-    rolled back, so sending it again is safe. Seen on a busy CI machine
-    (an unpause failing); anything else is returned as it came.
+    Only on SQLite (``GRIDFLOW_TEST_AIRFLOW_DB=sqlite``): the servers then
+    share one file, and a write that meets another process's write lock
+    fails with that answer after SQLite's busy timeout; its transaction is
+    rolled back, so sending it again is safe. Seen on a busy CI machine (an
+    unpause failing); anything else is returned as it came. On PostgreSQL
+    such an answer is a real failure and reaches the test.
     """
 
     RETRIES = 5
@@ -265,12 +329,15 @@ class _RetryLockedDb(httpx.HTTPTransport):
 class AirflowClient:
     """The REST calls the tests need (Airflow 3 public API v2, simple auth manager)."""
 
-    def __init__(self, base_url: str, home: Path) -> None:
+    def __init__(self, base_url: str, home: Path, *, resend_locked_db: bool = False) -> None:
         self._base_url = base_url
         self._home = home
         # trust_env=False: a proxy from the environment must never see these calls.
         self._http = httpx.Client(
-            base_url=base_url, timeout=30.0, trust_env=False, transport=_RetryLockedDb()
+            base_url=base_url,
+            timeout=30.0,
+            trust_env=False,
+            transport=_RetryLockedDb() if resend_locked_db else None,
         )
 
     def close(self) -> None:
@@ -440,42 +507,75 @@ class AirflowClient:
         return "\n".join(lines)
 
 
-def start_airflow(root: Path, extra_env: Mapping[str, str] | None = None) -> AirflowServers:
+def start_airflow(
+    root: Path, extra_env: Mapping[str, str] | None = None, *, database: str | None = None
+) -> AirflowServers:
     """Start a fresh Airflow under ``root``; the caller must call ``stop()``.
 
-    On any failure while starting, what was started is stopped before the
-    error propagates.
+    ``database`` is ``postgres`` or ``sqlite``; by default what
+    :data:`DB_ENV` asks (:func:`metadata_db`). On any failure while starting,
+    what was started is stopped before the error propagates.
     """
     if not AIRFLOW_BIN.exists():
         raise HarnessError(f"{AIRFLOW_BIN} not found: run the airflow tests from .venv-airflow")
+    database = metadata_db({DB_ENV: database} if database else os.environ)
     home = root / "home"
     dags_folder = root / "dags"
     logs = root / "server-logs"
     for folder in (home, dags_folder, logs):
         folder.mkdir(parents=True, exist_ok=True)
-    port = free_port()
-    env = airflow_env(home, dags_folder, port, extra_env)
-    servers = AirflowServers(
-        home=home,
-        dags_folder=dags_folder,
-        port=port,
-        env=env,
-        client=AirflowClient(f"http://127.0.0.1:{port}", home),
-    )
     started = time.monotonic()
+    postgres = start_postgres(logs / "postgres.log") if database == "postgres" else None
+    db_ready = time.monotonic()
+    try:
+        port = free_port()
+        servers = AirflowServers(
+            home=home,
+            dags_folder=dags_folder,
+            port=port,
+            env=airflow_env(
+                home,
+                dags_folder,
+                port,
+                extra_env,
+                sql_alchemy_conn=None if postgres is None else postgres.url,
+            ),
+            client=AirflowClient(
+                f"http://127.0.0.1:{port}", home, resend_locked_db=postgres is None
+            ),
+            postgres=postgres,
+        )
+    except BaseException:
+        if postgres is not None:
+            postgres.stop()
+        raise
+    if postgres is not None:
+        servers.timings["postgres_s"] = db_ready - started
     try:
         migrate = servers.cli("db", "migrate", timeout=STARTUP_TIMEOUT_S)
         if migrate.returncode != 0:
             raise HarnessError(f"airflow db migrate failed:\n{migrate.stdout}\n{migrate.stderr}")
-        servers.timings["db_migrate_s"] = time.monotonic() - started
+        servers.timings["db_migrate_s"] = time.monotonic() - db_ready
         for name in SERVERS:
-            servers.processes.append(_spawn(name, env, logs / f"{name}.log"))
+            servers.processes.append(_spawn(name, servers.env, logs / f"{name}.log"))
         _wait_healthy(servers, started)
         servers.timings["healthy_s"] = time.monotonic() - started
     except BaseException:
         servers.stop()
         raise
     return servers
+
+
+def start_postgres(log_path: Path, bindir: Path | None = None) -> PostgresCluster:
+    """The metadata DB's cluster, started; its programs missing is a :class:`DatabaseUnavailable`
+    saying how to install them or to choose SQLite instead."""
+    try:
+        return PostgresCluster(log_path, bindir=bindir).start()
+    except PostgresUnavailable as exc:
+        raise DatabaseUnavailable(
+            f"the real-Airflow tests run on PostgreSQL: {exc}; "
+            f"or run them on SQLite with {DB_ENV}=sqlite"
+        ) from None
 
 
 def _spawn(name: str, env: Mapping[str, str], log_path: Path) -> ManagedProcess:
@@ -535,32 +635,6 @@ def _wait_healthy(servers: AirflowServers, started: float) -> None:
         f"Airflow not healthy within {STARTUP_TIMEOUT_S:.0f}s (last: {last!r})\n"
         + servers.diagnostics()
     )
-
-
-def _descendants(roots: list[int]) -> list[int]:
-    """PIDs descending from ``roots`` (read from /proc), deepest last."""
-    children: dict[int, list[int]] = {}
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        with contextlib.suppress(OSError, ValueError, IndexError):
-            # The command name is in parentheses and may contain spaces.
-            after_name = stat.read_text().rsplit(")", 1)[1].split()
-            children.setdefault(int(after_name[1]), []).append(int(stat.parent.name))
-    found: list[int] = []
-    stack = list(roots)
-    while stack:
-        for child in children.get(stack.pop(), []):
-            found.append(child)
-            stack.append(child)
-    return found
-
-
-def _start_ticks(pid: int) -> int | None:
-    """The process's start time (field 22 of /proc/PID/stat), None once it is gone."""
-    try:
-        # The command name is in parentheses and may contain spaces.
-        return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19])
-    except (OSError, ValueError, IndexError):
-        return None
 
 
 def _check(resp: httpx.Response, what: str) -> None:
