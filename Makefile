@@ -40,11 +40,13 @@ $(AF_PY):
 
 $(AF_STAMP): pyproject.toml | $(AF_PY)
 	@test -x $(AF_UV) || { $(AF_PY) -m pip --version >/dev/null 2>&1 || $(AF_PY) -m ensurepip --upgrade >/dev/null; $(AF_PY) -m pip install --quiet uv; }
-	$(AF_UV) pip install --quiet --python $(AF_PY) -e ".[airflow,dev]"
+	$(AF_UV) pip install --quiet --python $(AF_PY) -e ".[airflow,airflow-tests,dev]"
 	@touch $(AF_STAMP)
 
-# Starts a real Airflow (api-server, scheduler, dag-processor) once per session.
+# Starts a real Airflow (api-server, scheduler, dag-processor) once per session,
+# its metadata DB on a throwaway PostgreSQL cluster (tests/support/postgres.py).
 test-airflow: setup-airflow
+	tools/debian-packages postgresql
 	$(AF_VENV)/bin/pytest -q -m airflow tests/airflow
 
 run: setup
