@@ -30,7 +30,6 @@ import keyword
 import os
 import re
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
 from prefect import Flow
@@ -39,7 +38,6 @@ from prefect.task_runners import ThreadPoolTaskRunner
 from gridflow import connections
 from gridflow.errors import UsageError
 from gridflow.plan import Plan
-from gridflow.plan.variables import resolve_values
 from gridflow.runtime.scheduler import GridRun
 
 if TYPE_CHECKING:
@@ -105,18 +103,9 @@ def run_values(plan: Plan, given: Mapping[str, Any], environ: Mapping[str, str])
     gave) does not override. A missing value fails the run saying where to
     give it.
     """
-    from gridflow.translators.hcl.varsources import collect_overrides
+    from gridflow.translators.hcl.varsources import scheduler_values
 
-    env = collect_overrides(
-        declared=plan.variables,
-        var_args=(),
-        var_files=(),
-        profile=None,
-        grid_root=Path("."),
-        environ=environ,
-    )
-    merged = {**env, **{k: v for k, v in given.items() if v is not None}}
-    values, missing = resolve_values(plan.variables, merged)
+    values, missing = scheduler_values(plan.variables, given, environ)
     if missing:
         names = ", ".join(missing)
         raise UsageError(

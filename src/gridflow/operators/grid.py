@@ -23,7 +23,6 @@ import asyncio
 import logging
 import os
 from collections.abc import Callable, Mapping, Sequence
-from pathlib import Path
 from typing import Any
 
 from airflow.sdk import BaseOperator
@@ -45,10 +44,9 @@ from gridflow.errors import GridflowError
 from gridflow.hooks.connections import register as register_airflow_connections
 from gridflow.operators.links import GridSourceLink
 from gridflow.plan import LazyPlan, Location, Plan
-from gridflow.plan.variables import resolve_values
 from gridflow.runtime import loop
 from gridflow.runtime.masking import Masker
-from gridflow.translators.hcl.varsources import collect_overrides
+from gridflow.translators.hcl.varsources import scheduler_values
 
 __all__ = [
     "BrokenGridOperator",
@@ -294,16 +292,8 @@ def run_values(plan: Plan, params: Mapping[str, Any], environ: Mapping[str, str]
     A param left null (the trigger form's empty field, or a sensitive
     variable, whose param never carries a value) does not override.
     """
-    env = collect_overrides(
-        declared=plan.variables,
-        var_args=(),
-        var_files=(),
-        profile=None,
-        grid_root=Path("."),
-        environ=environ,
-    )
-    given = {**env, **{k: v for k, v in params.items() if k in plan.variables and v is not None}}
-    values, missing = resolve_values(plan.variables, given)
+    given = {k: v for k, v in params.items() if k in plan.variables}
+    values, missing = scheduler_values(plan.variables, given, environ)
     if missing:
         names = ", ".join(missing)
         raise AirflowFailException(

@@ -23,7 +23,7 @@ from gridflow.errors import Diagnostic, ExpressionError, LoadError, SourcePos, U
 from gridflow.expr import ast
 from gridflow.plan.models import TypeSpec, Variable
 from gridflow.plan.types import TypeMismatch, coerce
-from gridflow.plan.variables import type_problem, unknown_variable
+from gridflow.plan.variables import resolve_values, type_problem, unknown_variable
 from gridflow.translators.hcl.convert import Converter
 from gridflow.translators.hcl.parse import parse, read_source
 
@@ -82,6 +82,27 @@ def collect_overrides(
             raise UsageError(f"-var {name}: {unknown_variable(name, declared)}")
         _put(values, name, _from_text(declared[name], text, f"-var {name}"))
     return values
+
+
+def scheduler_values(
+    declared: Mapping[str, Variable], given: Mapping[str, Any], environ: Mapping[str, str]
+) -> tuple[dict[str, Any], list[str]]:
+    """``(values, missing)`` of a run a scheduler started (Airflow, Prefect deployment).
+
+    The grid's defaults, then ``GRIDFLOW_VAR_*`` in the environment the run
+    executes in (a worker's), then the run's own values (DAG params, flow
+    parameters). A given null does not override: a form field left empty, or
+    a sensitive variable, whose value the scheduler never stores.
+    """
+    env = collect_overrides(
+        declared=declared,
+        var_args=(),
+        var_files=(),
+        profile=None,
+        grid_root=Path("."),
+        environ=environ,
+    )
+    return resolve_values(declared, {**env, **{k: v for k, v in given.items() if v is not None}})
 
 
 def _put(values: dict[str, Any], name: str, value: Any) -> None:
