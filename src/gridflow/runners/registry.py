@@ -2,10 +2,13 @@
 
 Built-ins are listed here by import path, so importing the registry imports no
 runner (and no runner's dependencies) until one is asked for. Third parties add
-theirs through the ``gridflow.runners`` entry-point group; an entry point's
-name is the runner name and its value a :class:`~gridflow.runners.base.Runner`
-or :class:`~gridflow.runners.base.Resource` subclass. A third-party name that
-collides with a built-in is ignored with a warning.
+theirs through entry points: the ``gridflow.runners`` group for
+:class:`~gridflow.runners.base.Runner` subclasses, the ``gridflow.resources``
+group for :class:`~gridflow.runners.base.Resource` subclasses (``resource
+"<type>" "<name>"`` blocks); the entry point's name is the runner's or the
+resource type's name. Two groups, so that listing the names loads no plugin
+code. A third-party name that collides with a built-in is ignored with a
+warning.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from gridflow.runners.base import Resource, Runner
 log = logging.getLogger(__name__)
 
 ENTRY_POINT_GROUP = "gridflow.runners"
+RESOURCE_ENTRY_POINT_GROUP = "gridflow.resources"
 
 _BUILTIN_RUNNERS: dict[str, str] = {
     "print": "gridflow.runners.print_:PrintRunner",
@@ -50,14 +54,20 @@ def _load(path: str) -> Any:
 
 @functools.cache
 def _third_party() -> tuple[dict[str, Any], dict[str, Any]]:
-    runners: dict[str, Any] = {}
-    resources: dict[str, Any] = {}
-    for ep in entry_points(group=ENTRY_POINT_GROUP):
-        if ep.name in _BUILTIN_RUNNERS or ep.name in _BUILTIN_RESOURCES:
-            log.warning("ignoring entry point %r: a built-in runner has that name", ep.name)
-            continue
-        runners[ep.name] = ep
-    return runners, resources
+    builtin = {**_BUILTIN_RUNNERS, **_BUILTIN_RESOURCES}
+    found: tuple[dict[str, Any], dict[str, Any]] = ({}, {})
+    for group, into in zip((ENTRY_POINT_GROUP, RESOURCE_ENTRY_POINT_GROUP), found, strict=True):
+        for ep in entry_points(group=group):
+            if ep.name in builtin:
+                log.warning(
+                    "ignoring entry point %r (group %s): a built-in runner or resource has "
+                    "that name",
+                    ep.name,
+                    group,
+                )
+                continue
+            into[ep.name] = ep
+    return found
 
 
 def runner_names() -> list[str]:
@@ -67,7 +77,7 @@ def runner_names() -> list[str]:
 
 def resource_names() -> list[str]:
     """Every resource type usable in a ``resource`` block, sorted."""
-    return sorted(_BUILTIN_RESOURCES)
+    return sorted({*_BUILTIN_RESOURCES, *_third_party()[1]})
 
 
 @functools.cache
@@ -89,9 +99,12 @@ def get_runner(name: str) -> type[Runner[Any, Any]] | None:
 @functools.cache
 def get_resource(name: str) -> type[Resource[Any]] | None:
     """The resource class for ``name``, or None when there is none."""
-    if name not in _BUILTIN_RESOURCES:
+    if name in _BUILTIN_RESOURCES:
+        cls = _load(_BUILTIN_RESOURCES[name])
+    elif name in _third_party()[1]:
+        cls = _third_party()[1][name].load()
+    else:
         return None
-    cls = _load(_BUILTIN_RESOURCES[name])
     if not (isinstance(cls, type) and issubclass(cls, Resource)):
-        raise TypeError(f"resource {name!r} is not a gridflow Resource subclass: {cls!r}")
+        raise TypeError(f"entry point {name!r} is not a gridflow Resource subclass: {cls!r}")
     return cls
