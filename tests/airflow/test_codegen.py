@@ -182,7 +182,7 @@ def _describe(dag: Any) -> dict[str, Any]:
 def test_generated_module_builds_the_same_dag(tmp_path: Path) -> None:
     from gridflow.engines.airflow.build import build_dag
     from gridflow.engines.airflow.codegen import render_dag_module
-    from gridflow.engines.airflow.shape import public_plan
+    from gridflow.plan.variables import public_plan
 
     plans = _plans(tmp_path)
     assert len(plans) >= 12

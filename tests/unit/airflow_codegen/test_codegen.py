@@ -26,9 +26,9 @@ from typer.testing import CliRunner
 
 from gridflow.cli import app
 from gridflow.engines.airflow.codegen import py_str, render_dag_module
-from gridflow.engines.airflow.shape import public_plan
 from gridflow.errors import UsageError
 from gridflow.plan import Plan
+from gridflow.plan.variables import public_plan
 from gridflow.translators.hcl import load_grid
 
 ROOT = Path(__file__).resolve().parents[3]

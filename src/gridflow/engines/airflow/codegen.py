@@ -4,7 +4,7 @@ The file holds the same DAG the in-memory builder (:mod:`.build`) makes, both
 read from :mod:`.shape`, but written out as plain Python: ``with DAG(...)``,
 one ``Param`` per variable, one statement per task, then the dependencies.
 It imports only gridflow, Airflow and the standard library, and embeds the
-grid's Plan as JSON (sensitive defaults removed, :func:`.shape.public_plan`),
+grid's Plan as JSON (sensitive defaults removed, :func:`gridflow.plan.variables.public_plan`),
 so the grid files are not needed where the DAG runs.
 
 No Airflow import here: compiling works in any gridflow environment.
@@ -29,6 +29,7 @@ from pathlib import PurePath
 from typing import Any
 
 from gridflow.plan import Plan
+from gridflow.plan.variables import public_plan
 
 from .names import check_dag_id
 from .pysource import (
@@ -55,7 +56,6 @@ from .shape import (
     TaskShape,
     dag_shape,
     operator_settings,
-    public_plan,
 )
 
 __all__ = ["CodegenError", "py_str", "render_dag_module"]

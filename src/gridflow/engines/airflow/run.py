@@ -22,6 +22,7 @@ from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 from gridflow.plan import Plan
+from gridflow.plan import variables as plan_variables
 from gridflow.runtime.masking import Masker
 from gridflow.runtime.scheduler import GridRun
 from gridflow.runtime.state import ErrorInfo, Instance
@@ -35,7 +36,6 @@ from .dag_test import (
 )
 from .names import burst_head, count_source, dag_id_for, instances_task_id, task_id_for
 from .records import ERROR_XCOM_KEY, unseal
-from .shape import public_plan as _without_sensitive_defaults
 
 
 def run_grid(
@@ -113,7 +113,7 @@ def _split_secrets(plan: Plan, values: Mapping[str, Any]) -> tuple[Plan, dict[st
         if var.sensitive and values.get(name) is not None:
             value = values[name]
             secret_env[name] = value if isinstance(value, str) else json.dumps(value)
-    return _without_sensitive_defaults(plan), secret_env
+    return plan_variables.public_plan(plan), secret_env
 
 
 @contextlib.contextmanager

@@ -32,9 +32,7 @@ from datetime import timedelta
 from typing import Any, Literal
 
 from gridflow.plan import Plan, Step, Variable
-from gridflow.plan.schema import json_schema as json_schema
-from gridflow.plan.schema import nullable
-from gridflow.plan.variables import public_plan as public_plan
+from gridflow.plan.schema import json_schema, nullable
 
 from .names import (
     burst_head,
