@@ -35,7 +35,6 @@ from typing import TYPE_CHECKING, Any, cast
 from prefect import Flow
 from prefect.task_runners import ThreadPoolTaskRunner
 
-from gridflow import connections
 from gridflow.errors import UsageError
 from gridflow.plan import Plan
 from gridflow.runtime.scheduler import GridRun
@@ -74,7 +73,7 @@ def _run_grid(
     from prefect.runtime import flow_run
 
     from gridflow.engines.prefect import drive_grid
-    from gridflow.prefect_blocks import block_resolver
+    from gridflow.engines.prefect_flow import block_connections
 
     plan = Plan.model_validate(gridflow_plan)
     values = run_values(plan, variables, os.environ)
@@ -85,7 +84,7 @@ def _run_grid(
         environ=dict(os.environ),
         max_parallel=max(1, gridflow_max_parallel),
     )
-    with connections.use_resolver(block_resolver(), name="Prefect GridflowConnection blocks"):
+    with block_connections():
         state = drive_grid(run)
     doc = run.result()
     _publish(plan, doc)

@@ -8,8 +8,9 @@ persistence, connections from Prefect blocks) is the same for both.
 
 from __future__ import annotations
 
+import contextlib
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any, cast
 
 from gridflow import connections
@@ -38,8 +39,6 @@ def run_flow(
     from prefect import flow
     from prefect.task_runners import ThreadPoolTaskRunner
 
-    from gridflow.prefect_blocks import block_resolver
-
     flow_name = _NAME_RE.sub("-", name) or fallback_name
     wrapped = flow(
         name=flow_name,
@@ -55,7 +54,15 @@ def run_flow(
         validate_parameters=False,
         log_prints=False,
     )(drive)
-    # Named connections (a step's `connection`, a node's conn_id) are looked up
-    # in GridflowConnection blocks first.
-    with connections.use_resolver(block_resolver(), name="Prefect GridflowConnection blocks"):
+    with block_connections():
         wrapped(*args, return_state=True)
+
+
+@contextlib.contextmanager
+def block_connections() -> Iterator[None]:
+    """Named connections (a step's ``connection``, a node's ``conn_id``) are
+    looked up in GridflowConnection blocks first, while this is open."""
+    from gridflow.prefect_blocks import block_resolver
+
+    with connections.use_resolver(block_resolver(), name="Prefect GridflowConnection blocks"):
+        yield
