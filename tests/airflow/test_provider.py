@@ -21,12 +21,13 @@ from gridflow.provider import get_provider_info
 pytestmark = pytest.mark.airflow
 
 
-def _airflow_json(tmp_path: Path, *args: str) -> list[dict[str, Any]]:
+def _airflow(tmp_path: Path, *args: str, environ: dict[str, str] | None = None) -> str:
+    """``airflow ARGS`` in a fresh home under ``tmp_path``; its stdout (it must succeed)."""
     home = tmp_path / "home"
     home.mkdir(exist_ok=True)
-    env = airflow_env(home, tmp_path / "dags", port=8080)
+    env = airflow_env(home, tmp_path / "dags", port=8080, extra=environ)
     done = subprocess.run(
-        [str(AIRFLOW_BIN), *args, "--output", "json"],
+        [str(AIRFLOW_BIN), *args],
         env=env,
         capture_output=True,
         text=True,
@@ -34,7 +35,11 @@ def _airflow_json(tmp_path: Path, *args: str) -> list[dict[str, Any]]:
         check=False,
     )
     assert done.returncode == 0, done.stderr
-    rows: list[dict[str, Any]] = json.loads(done.stdout)
+    return done.stdout
+
+
+def _airflow_json(tmp_path: Path, *args: str) -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = json.loads(_airflow(tmp_path, *args, "--output", "json"))
     return rows
 
 
@@ -79,19 +84,10 @@ def test_source_url_template_is_an_airflow_option(
     tmp_path: Path, environ: dict[str, str], expected: str
 ) -> None:
     # An option no provider declares is "not found in config" (exit 1).
-    home = tmp_path / "home"
-    home.mkdir()
-    env = airflow_env(home, tmp_path / "dags", port=8080, extra=environ)
-    done = subprocess.run(
-        [str(AIRFLOW_BIN), "config", "get-value", "gridflow", "source_url_template"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
+    out = _airflow(
+        tmp_path, "config", "get-value", "gridflow", "source_url_template", environ=environ
     )
-    assert done.returncode == 0, done.stderr
-    assert done.stdout.strip() == expected
+    assert out.strip() == expected
 
 
 def test_link_classes_are_the_ones_the_operators_attach() -> None:
